@@ -1,0 +1,159 @@
+# Makefile - builds, tests and runs the FHIR R4 Task server.
+#
+# Read top to bottom: settings, Debian packages, per-module source lists
+# (explicit, no wildcards), then rules. `make help` lists the targets.
+
+# ---- settings ---------------------------------------------------------
+BUILD    ?= build
+CC       ?= cc
+PORT     ?= 8080
+DB       ?= var/fhir.db
+SANITIZE ?=
+
+CSTD     = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
+           -Wvla -Wno-format-nonliteral
+OPT     ?= -O2 -g
+PKGS     = sqlite3 libcurl libcjson cmocka
+CPPFLAGS = -I. -MMD -MP
+CFLAGS  += $(CSTD) $(WARN) $(OPT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   = -lcivetweb $(shell pkg-config --libs sqlite3 libcjson 2>/dev/null) \
+           -lpthread -lm
+TESTLIBS = $(shell pkg-config --libs cmocka libcurl 2>/dev/null)
+
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+# ---- Debian packages --------------------------------------------------
+DEB_PKGS = gcc make pkg-config libcivetweb-dev libcjson-dev libsqlite3-dev \
+           libcurl4-openssl-dev libcmocka-dev sqlite3
+
+# ---- sources ----------------------------------------------------------
+FHIR_SRC     = fhir/err.c fhir/mem.c fhir/json.c fhir/types.c fhir/time.c \
+               fhir/build.c
+PROFILES_SRC = profiles/profiles.c
+SEARCH_SRC   = search/query.c
+STORE_SRC    = store/store.c store/history.c
+SERVER_SRC   = server/config.c server/server.c server/http.c server/rest.c \
+               server/capability.c server/load.c
+MAIN_SRC     = server/main.c
+
+LIB_SRC  = $(FHIR_SRC) $(PROFILES_SRC) $(SEARCH_SRC) $(STORE_SRC) $(SERVER_SRC)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB      = $(BUILD)/libfhirsrv.a
+SERVER   = $(BUILD)/fhir-server
+
+UNIT_TESTS = tests/unit/test_fhir_json tests/unit/test_fhir_misc \
+             tests/unit/test_store tests/unit/test_profiles \
+             tests/unit/test_search_query
+HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
+             tests/http/test_http_process
+TEST_SUPPORT = tests/http/harness.c
+TEST_BINS  = $(UNIT_TESTS:%=$(BUILD)/%) $(HTTP_TESTS:%=$(BUILD)/%)
+BENCH_BIN  = $(BUILD)/bench/loadgen
+
+PUBLIC_HEADERS = fhir/fhir.h profiles/profiles.h search/search.h \
+                 store/store.h server/server.h
+
+.PHONY: all deps run test check check-asan check-valgrind check-headers \
+        bench format format-check lint clean help
+all: $(SERVER)
+
+help:
+	@echo "make            build $(SERVER)"
+	@echo "make deps       install the Debian packages (apt-get as root)"
+	@echo "make run        deps, build, serve http://127.0.0.1:$(PORT)/fhir on $(DB)"
+	@echo "make test       deps, build, run every unit and HTTP test"
+	@echo "make check-asan run the suite under ASan+UBSan (build/asan)"
+	@echo "make check-valgrind run the suite under valgrind memcheck"
+	@echo "make bench      creates/s, reads/s and peak RSS over loopback"
+	@echo "make format | format-check | lint | check-headers | clean"
+	@echo "knobs: PORT DB BUILD SANITIZE OPT"
+
+# ---- rules ------------------------------------------------------------
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
+	    || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing \
+	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	       apt-get install -y -q $$missing; }; \
+	else \
+	  echo "missing Debian packages; run: sudo apt-get install -y$$missing"; \
+	  exit 1; fi
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SERVER): $(BUILD)/obj/server/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
+
+$(BUILD)/tests/http/%: $(BUILD)/obj/tests/http/%.o \
+                       $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
+
+$(BENCH_BIN): $(BUILD)/obj/bench/loadgen.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TESTLIBS) -lpthread
+
+run: deps $(SERVER)
+	@mkdir -p $(dir $(DB))
+	$(SERVER) --port $(PORT) --db $(DB) --load examples/clinic.json
+
+# Tests find the server binary and the repository through these.
+TEST_ENV = FHIR_TEST_SERVER=$(abspath $(SERVER)) FHIR_TEST_ROOT=$(CURDIR)
+
+test: deps $(SERVER) $(TEST_BINS)
+	@set -e; for t in $(TEST_BINS); do \
+	  echo "== $$t"; $(TEST_ENV) $$t; done; echo "all tests passed"
+
+check: test
+
+check-asan:
+	$(MAKE) BUILD=build/asan SANITIZE=address,undefined OPT="-O1 -g" test
+
+check-valgrind: deps $(SERVER) $(TEST_BINS)
+	@set -e; for t in $(UNIT_TESTS:%=$(BUILD)/%); do echo "== $$t"; \
+	  $(TEST_ENV) valgrind -q --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite $$t; done
+
+check-headers:
+	@set -e; for h in $(PUBLIC_HEADERS); do \
+	  echo '#include "'$$h'"' | $(CC) $(CPPFLAGS) $(CFLAGS) -x c -c - -o /dev/null; \
+	done; echo "headers ok"
+
+bench: deps $(SERVER) $(BENCH_BIN)
+	@mkdir -p bench/results
+	bench/run.sh $(abspath $(SERVER)) $(abspath $(BENCH_BIN))
+
+FORMAT_FILES = $(LIB_SRC) $(MAIN_SRC) $(PUBLIC_HEADERS) \
+               $(wildcard */*_int.h tests/unit/*.c tests/http/*.c tests/http/*.h bench/*.c)
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+lint:
+	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets)\(' \
+	  $(LIB_SRC) $(MAIN_SRC) || { echo "lint: banned function"; exit 1; }
+	@echo "lint ok"
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

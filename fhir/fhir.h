@@ -1,0 +1,241 @@
+/* fhir/fhir.h - the FHIR vocabulary shared by every module.
+ *
+ * Everything here is independent of HTTP and of the database: the error
+ * type every fallible function fills, memory helpers (arena, string
+ * builder), a strict JSON reader and writer built on cJSON's tree, the
+ * served resource types, ids, FHIR instants and date ranges, and builders
+ * for OperationOutcome and Bundle. Modules above (store/, search/,
+ * profiles/, server/) depend on this header; it depends only on cJSON.
+ */
+#ifndef FHIR_FHIR_H
+#define FHIR_FHIR_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#define FHIR_MUST_CHECK __attribute__((warn_unused_result))
+#define FHIR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* Default caps; every one is overridable by configuration (server/). */
+#define FHIR_DEFAULT_MAX_BODY (8u * 1024u * 1024u) /* request body bytes */
+#define FHIR_DEFAULT_MAX_DEPTH 64                  /* JSON nesting */
+#define FHIR_ID_MAX 64                             /* R4 id length */
+
+/* ------------------------------------------------------------------ */
+/* Errors: one type, passed down explicitly (STYLE.md section 4).      */
+
+/* OperationOutcome.issue.code values (R4 ValueSet issue-type). */
+typedef enum fhir_issue {
+    FHIR_ISSUE_NONE = 0,
+    FHIR_ISSUE_INVALID,
+    FHIR_ISSUE_STRUCTURE,
+    FHIR_ISSUE_REQUIRED,
+    FHIR_ISSUE_VALUE,
+    FHIR_ISSUE_INVARIANT,
+    FHIR_ISSUE_SECURITY,
+    FHIR_ISSUE_LOGIN,
+    FHIR_ISSUE_UNKNOWN,
+    FHIR_ISSUE_EXPIRED,
+    FHIR_ISSUE_FORBIDDEN,
+    FHIR_ISSUE_SUPPRESSED,
+    FHIR_ISSUE_PROCESSING,
+    FHIR_ISSUE_NOT_SUPPORTED,
+    FHIR_ISSUE_DUPLICATE,
+    FHIR_ISSUE_MULTIPLE_MATCHES,
+    FHIR_ISSUE_NOT_FOUND,
+    FHIR_ISSUE_DELETED,
+    FHIR_ISSUE_TOO_LONG,
+    FHIR_ISSUE_CODE_INVALID,
+    FHIR_ISSUE_EXTENSION,
+    FHIR_ISSUE_TOO_COSTLY,
+    FHIR_ISSUE_BUSINESS_RULE,
+    FHIR_ISSUE_CONFLICT,
+    FHIR_ISSUE_TRANSIENT,
+    FHIR_ISSUE_LOCK_ERROR,
+    FHIR_ISSUE_NO_STORE,
+    FHIR_ISSUE_EXCEPTION,
+    FHIR_ISSUE_TIMEOUT,
+    FHIR_ISSUE_INCOMPLETE,
+    FHIR_ISSUE_THROTTLED,
+    FHIR_ISSUE_INFORMATIONAL,
+    FHIR_ISSUE__COUNT
+} fhir_issue;
+
+/* The issue's code as written in an OperationOutcome ("not-found"). */
+const char *fhir_issue_code(fhir_issue issue);
+/* The HTTP status an issue maps to by default (the one table of them). */
+int fhir_issue_status(fhir_issue issue);
+
+typedef struct fhir_err {
+    fhir_issue issue; /* FHIR_ISSUE_NONE while no failure was recorded */
+    int status;       /* default from fhir_issue_status(); server may refine */
+    char diag[256];   /* OperationOutcome.issue.diagnostics */
+    char expr[128];   /* optional FHIRPath of the offending element */
+} fhir_err;
+
+#define FHIR_ERR_INIT                                                          \
+    {                                                                          \
+        FHIR_ISSUE_NONE, 0, "", ""                                             \
+    }
+
+/* Records a failure unless one is already recorded (first error wins).
+ * Always returns -1 so `return fhir_err_set(...)` reads naturally. */
+int fhir_err_set(fhir_err *err, fhir_issue issue, const char *fmt, ...)
+    FHIR_PRINTF(3, 4);
+/* As fhir_err_set(), also naming the element (`expr`, may be NULL). */
+int fhir_err_set_at(fhir_err *err, fhir_issue issue, const char *expr,
+                    const char *fmt, ...) FHIR_PRINTF(4, 5);
+/* Forgets any recorded failure. */
+void fhir_err_clear(fhir_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Memory. Out-of-memory aborts: callers never check these for NULL.   */
+
+void *fhir_xmalloc(size_t n);
+void *fhir_xcalloc(size_t count, size_t n);
+void *fhir_xrealloc(void *p, size_t n);
+char *fhir_xstrdup(const char *s);
+char *fhir_xstrndup(const char *s, size_t n);
+
+/* Arena: many allocations, one release (one per request). With
+ * ARENA_DEBUG=1 in the environment each block is a real malloc so that
+ * ASan and valgrind see it. */
+typedef struct fhir_arena fhir_arena;
+
+fhir_arena *fhir_arena_new(void);
+/* Runs the deferred destructors (last registered first), then frees every
+ * block. Accepts NULL. */
+void fhir_arena_free(fhir_arena *a);
+/* Returns zeroed memory aligned for any type, valid until the arena dies. */
+void *fhir_arena_alloc(fhir_arena *a, size_t n);
+char *fhir_arena_strdup(fhir_arena *a, const char *s);
+char *fhir_arena_strndup(fhir_arena *a, const char *s, size_t n);
+char *fhir_arena_printf(fhir_arena *a, const char *fmt, ...) FHIR_PRINTF(2, 3);
+/* Calls fn(ptr) when the arena is freed (for cJSON trees and the like). */
+void fhir_arena_defer(fhir_arena *a, void (*fn)(void *), void *ptr);
+
+/* Growable byte buffer, always NUL-terminated once anything is added. */
+typedef struct fhir_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} fhir_buf;
+
+#define FHIR_BUF_INIT                                                          \
+    {                                                                          \
+        NULL, 0, 0                                                             \
+    }
+
+void fhir_buf_append(fhir_buf *b, const char *s, size_t n);
+void fhir_buf_puts(fhir_buf *b, const char *s);
+void fhir_buf_putc(fhir_buf *b, char c);
+void fhir_buf_printf(fhir_buf *b, const char *fmt, ...) FHIR_PRINTF(2, 3);
+/* Hands the bytes to the caller (free() them) and empties the buffer;
+ * never NULL. *len may be NULL. */
+char *fhir_buf_take(fhir_buf *b, size_t *len);
+/* Frees the bytes. */
+void fhir_buf_clear(fhir_buf *b);
+
+/* ------------------------------------------------------------------ */
+/* JSON (fhir/json.c): a strict RFC 8259 reader producing cJSON trees,
+ * and a writer. The reader validates UTF-8, caps nesting, rejects
+ * duplicate keys, and keeps each number's lexeme in `valuestring` so
+ * decimals round-trip exactly ("1.50" stays "1.50"). */
+
+typedef struct fhir_json_opts {
+    int max_depth;  /* objects+arrays nested deeper fail (too-long) */
+    int fhir_rules; /* also reject null member values, empty objects,
+                       empty arrays (R4 json.html) */
+} fhir_json_opts;
+
+#define FHIR_JSON_OPTS_INIT                                                    \
+    {                                                                          \
+        FHIR_DEFAULT_MAX_DEPTH, 1                                              \
+    }
+
+/* Parses exactly `len` bytes. On success *out is the caller's (free with
+ * cJSON_Delete). Errors: structure (syntax, UTF-8, duplicates, FHIR
+ * rules) with line and column in diag; too-long (depth). */
+int fhir_json_parse(cJSON **out, const char *text, size_t len,
+                    const fhir_json_opts *opts, fhir_err *err) FHIR_MUST_CHECK;
+/* Appends `item` as JSON; `pretty` indents with two spaces. Numbers are
+ * written from their kept lexeme when they have one. */
+void fhir_json_write(fhir_buf *out, const cJSON *item, int pretty);
+/* The string value of member `key` of `obj`, or NULL when absent or not a
+ * string. */
+const char *fhir_json_str(const cJSON *obj, const char *key);
+/* A new number node with an exact lexeme (e.g. "1.50"); NULL if the text
+ * is not a JSON number. */
+cJSON *fhir_json_number(const char *lexeme);
+
+/* A node written verbatim by fhir_json_write(): embeds already-serialised
+ * JSON (a stored resource) without parsing it. Copies text[0..len). */
+cJSON *fhir_json_raw(const char *text, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Resource types served, ids, time.                                   */
+
+/* Index of a served resource type ("Task") or -1. */
+int fhir_type_find(const char *name);
+/* Name of served type `t` (0 <= t < fhir_type_count()). */
+const char *fhir_type_name(int t);
+int fhir_type_count(void);
+
+/* 1 if `id` matches R4's [A-Za-z0-9\-\.]{1,64}, else 0. */
+int fhir_id_valid(const char *id);
+/* Writes a fresh random (version 4) UUID, 36 chars plus NUL. */
+void fhir_id_new(char out[37]);
+
+/* Wall clock, UTC microseconds since 1970. */
+int64_t fhir_now_us(void);
+/* "2026-11-22T04:16:00.123456Z" into out (>= 32 bytes). */
+void fhir_instant_format(char *out, size_t cap, int64_t us);
+/* RFC 7231 IMF-fixdate ("Sun, 22 Nov 2026 04:16:00 GMT") into out. */
+void fhir_http_date_format(char *out, size_t cap, int64_t us);
+/* Parses an HTTP date (IMF-fixdate, RFC 850 or asctime); 0 on success. */
+int fhir_http_date_parse(const char *s, int64_t *out_us) FHIR_MUST_CHECK;
+
+/* A FHIR date, dateTime or instant as the half-open UTC range it
+ * denotes: "2024-03" is [2024-03-01T00:00Z, 2024-04-01T00:00Z). Values
+ * without a time zone are taken as UTC. */
+typedef struct fhir_date_range {
+    int64_t lo;    /* inclusive, UTC microseconds */
+    int64_t hi;    /* exclusive */
+    int precision; /* 1 year, 2 month, 3 day, 4 minute, 5 second, 6 fraction */
+} fhir_date_range;
+
+/* Parses `s` (year .. fractional seconds, optional zone). Errors: invalid.
+ */
+int fhir_date_parse(fhir_date_range *out, const char *s,
+                    fhir_err *err) FHIR_MUST_CHECK;
+
+/* ------------------------------------------------------------------ */
+/* Builders.                                                            */
+
+/* A new OperationOutcome with one issue. `severity` is fatal, error,
+ * warning or information; diag and expr may be NULL. */
+cJSON *fhir_oo_new(const char *severity, fhir_issue issue, const char *diag,
+                   const char *expr);
+/* Appends one more issue to an OperationOutcome. */
+void fhir_oo_add(cJSON *oo, const char *severity, fhir_issue issue,
+                 const char *diag, const char *expr);
+/* An OperationOutcome (severity error) describing `err`. */
+cJSON *fhir_oo_from_err(const fhir_err *err);
+
+/* A new Bundle of `type` ("history", "searchset", ...) with a fresh id
+ * and meta.lastUpdated. */
+cJSON *fhir_bundle_new(const char *type);
+void fhir_bundle_add_link(cJSON *bundle, const char *relation, const char *url);
+/* Appends an empty entry object and returns it (borrowed). */
+cJSON *fhir_bundle_add_entry(cJSON *bundle);
+
+/* Sets id, meta.versionId and meta.lastUpdated of `res` (replacing any
+ * client values, keeping the rest of meta) and puts resourceType, id and
+ * meta first, in that order. */
+void fhir_resource_stamp(cJSON *res, const char *id, int64_t version,
+                         int64_t updated_us);
+
+#endif

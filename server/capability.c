@@ -1,0 +1,98 @@
+/* server/capability.c - the CapabilityStatement (GET /fhir/metadata).
+ *
+ * Generated once at start-up from the interaction table in rest.c and the
+ * served types, never from a hand-written file: an interaction appears
+ * here exactly when a handler for it is routed.
+ */
+#include "server/server.h"
+#include "server/server_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define SOFTWARE_VERSION "0.1.0"
+
+static void
+add_code(cJSON *list, const char *code)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "code", code);
+    cJSON_AddItemToArray(list, o);
+}
+
+/* 1 when the table routes an interaction with this code. */
+static int
+has(const char *code)
+{
+    for (int i = 0; i < srv_ninteractions; i++) {
+        if (strcmp(srv_interactions[i].code, code) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void
+srv__capability_build(srv_server *s)
+{
+    char date[40];
+    cJSON *cs = cJSON_CreateObject();
+    fhir_instant_format(date, sizeof(date), s->started_us);
+    date[19] = 'Z'; /* a dateTime to the second */
+    date[20] = '\0';
+    cJSON_AddStringToObject(cs, "resourceType", "CapabilityStatement");
+    cJSON_AddStringToObject(cs, "status", "active");
+    cJSON_AddStringToObject(cs, "date", date);
+    cJSON_AddStringToObject(cs, "publisher", "fhir-task-server");
+    cJSON_AddStringToObject(cs, "kind", "instance");
+    cJSON *sw = cJSON_AddObjectToObject(cs, "software");
+    cJSON_AddStringToObject(sw, "name", "fhir-task-server");
+    cJSON_AddStringToObject(sw, "version", SOFTWARE_VERSION);
+    cJSON *impl = cJSON_AddObjectToObject(cs, "implementation");
+    cJSON_AddStringToObject(impl, "description",
+                            "FHIR R4 server for Task-based workflow");
+    cJSON_AddStringToObject(cs, "fhirVersion", "4.0.1");
+    cJSON *fmt = cJSON_AddArrayToObject(cs, "format");
+    cJSON_AddItemToArray(fmt, cJSON_CreateString("json"));
+    cJSON_AddItemToArray(fmt, cJSON_CreateString("application/fhir+json"));
+    cJSON *rest = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(cs, "rest"), rest);
+    cJSON_AddStringToObject(rest, "mode", "server");
+    cJSON *resources = cJSON_AddArrayToObject(rest, "resource");
+    for (int t = 0; t < fhir_type_count(); t++) {
+        const char *name = fhir_type_name(t);
+        cJSON *res = cJSON_CreateObject();
+        cJSON_AddStringToObject(res, "type", name);
+        char profile[128];
+        snprintf(profile, sizeof(profile),
+                 "http://hl7.org/fhir/StructureDefinition/%s", name);
+        cJSON_AddStringToObject(res, "profile", profile);
+        cJSON *list = cJSON_AddArrayToObject(res, "interaction");
+        for (int i = 0; i < srv_ninteractions; i++) {
+            if (srv_interactions[i].level == SRV_LEVEL_TYPE) {
+                add_code(list, srv_interactions[i].code);
+            }
+        }
+        /* If-Match is honoured on update and delete. */
+        cJSON_AddStringToObject(res, "versioning", "versioned-update");
+        cJSON_AddBoolToObject(res, "readHistory", has("vread"));
+        cJSON_AddBoolToObject(res, "updateCreate", has("update"));
+        cJSON_AddBoolToObject(res, "conditionalCreate", 0);
+        cJSON_AddStringToObject(res, "conditionalRead", "full-support");
+        cJSON_AddBoolToObject(res, "conditionalUpdate", 0);
+        cJSON_AddStringToObject(res, "conditionalDelete", "not-supported");
+        cJSON_AddItemToArray(resources, res);
+    }
+    cJSON *sys = cJSON_AddArrayToObject(rest, "interaction");
+    for (int i = 0; i < srv_ninteractions; i++) {
+        if (srv_interactions[i].level == SRV_LEVEL_SYSTEM) {
+            add_code(sys, srv_interactions[i].code);
+        }
+    }
+    fhir_buf b = FHIR_BUF_INIT;
+    fhir_json_write(&b, cs, 0);
+    s->capability = fhir_buf_take(&b, NULL);
+    fhir_json_write(&b, cs, 1);
+    s->capability_pretty = fhir_buf_take(&b, NULL);
+    cJSON_Delete(cs);
+}

@@ -1,0 +1,283 @@
+/* server/http.c - the HTTP details of R4 http.html shared by every
+ * interaction: content negotiation (Accept, _format, Content-Type), the
+ * request body with its caps, ETags, and replies.
+ *
+ * Every reply goes through srv__reply_raw(), so every response has the
+ * FHIR content type, a Content-Length (keep-alive depends on it) and no
+ * body for HEAD; every error is an OperationOutcome.
+ */
+#include "server/server.h"
+#include "server/server_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FHIR_JSON_TYPE "application/fhir+json; charset=utf-8"
+
+const char *
+srv__header(const srv_req *r, const char *name)
+{
+    return mg_get_header(r->conn, name);
+}
+
+/* 1 when the media range (parameters stripped) can be answered by JSON. */
+static int
+json_ok(const char *m, size_t n)
+{
+    static const char *const ok[] = {"*/*",
+                                     "application/*",
+                                     "application/json",
+                                     "application/fhir+json",
+                                     "application/json+fhir",
+                                     "json",
+                                     "text/json",
+                                     "fhir+json"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (strlen(ok[i]) == n && strncasecmp(m, ok[i], n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 when a list of media ranges ("a/b;q=0.5, c/d") admits JSON. A range
+ * with q=0 is a refusal and does not count. */
+static int
+admits_json(const char *list)
+{
+    const char *p = list;
+    while (*p != '\0') {
+        while (*p == ' ' || *p == ',') {
+            p++;
+        }
+        const char *start = p;
+        while (*p != '\0' && *p != ',' && *p != ';' && *p != ' ') {
+            p++;
+        }
+        size_t n = (size_t)(p - start);
+        int refused = 0;
+        while (*p != '\0' && *p != ',') {
+            if (*p == 'q' && p[1] == '=' && strtod(p + 2, NULL) <= 0.0 &&
+                (p[2] == '0' || p[2] == '.')) {
+                refused = 1;
+            }
+            p++;
+        }
+        if (n > 0 && !refused && json_ok(start, n)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+srv__negotiate(srv_req *r)
+{
+    /* _format overrides Accept (R4 http.html#mime-type). */
+    const char *fmt = search_query_get(&r->query, "_format");
+    if (fmt != NULL) {
+        if (!admits_json(fmt)) {
+            srv__reply_issue(r, 406, FHIR_ISSUE_NOT_SUPPORTED,
+                             "_format '%.64s' is not supported; this server "
+                             "speaks JSON only (_format=json)",
+                             fmt);
+            return -1;
+        }
+        return 0;
+    }
+    const char *accept = srv__header(r, "Accept");
+    if (accept != NULL && accept[0] != '\0' && !admits_json(accept)) {
+        srv__reply_issue(r, 406, FHIR_ISSUE_NOT_SUPPORTED,
+                         "Accept '%.64s' cannot be met; this server speaks "
+                         "JSON only (application/fhir+json)",
+                         accept);
+        return -1;
+    }
+    return 0;
+}
+
+/* Content-Type of a body: JSON flavours only; a missing one is JSON. */
+static int
+content_type_ok(const char *ct)
+{
+    if (ct == NULL || ct[0] == '\0') {
+        return 1;
+    }
+    size_t n = strcspn(ct, "; ");
+    return json_ok(ct, n) && strncmp(ct, "*/*", 3) != 0 &&
+           strncasecmp(ct, "application/*", 13) != 0;
+}
+
+int
+srv__read_json(srv_req *r, cJSON **out)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    size_t cap = r->srv->cfg.max_body;
+    fhir_buf body = FHIR_BUF_INIT;
+    char chunk[16384];
+    *out = NULL;
+
+    if (!content_type_ok(srv__header(r, "Content-Type"))) {
+        srv__reply_issue(r, 415, FHIR_ISSUE_NOT_SUPPORTED,
+                         "Content-Type '%.64s' is not supported; send "
+                         "application/fhir+json",
+                         srv__header(r, "Content-Type"));
+        return -1;
+    }
+    if (r->ri->content_length > (long long)cap) {
+        /* Do not read a body we will refuse; the connection closes. */
+        mg_disable_keep_alive(r->conn);
+        srv__reply_issue(r, 413, FHIR_ISSUE_TOO_LONG,
+                         "Request body of %lld bytes is over the limit of "
+                         "%zu bytes",
+                         r->ri->content_length, cap);
+        return -1;
+    }
+    for (;;) {
+        int n = mg_read(r->conn, chunk, sizeof(chunk));
+        if (n <= 0) {
+            break;
+        }
+        if (body.len + (size_t)n > cap) {
+            mg_disable_keep_alive(r->conn);
+            fhir_buf_clear(&body);
+            srv__reply_issue(r, 413, FHIR_ISSUE_TOO_LONG,
+                             "Request body is over the limit of %zu bytes",
+                             cap);
+            return -1;
+        }
+        fhir_buf_append(&body, chunk, (size_t)n);
+    }
+    if (body.len == 0) {
+        srv__reply_issue(r, 400, FHIR_ISSUE_STRUCTURE,
+                         "The request has no body; a FHIR resource in JSON "
+                         "was expected");
+        return -1;
+    }
+    fhir_json_opts jo = FHIR_JSON_OPTS_INIT;
+    jo.max_depth = r->srv->cfg.max_depth;
+    cJSON *json = NULL;
+    int rc = fhir_json_parse(&json, body.data, body.len, &jo, &err);
+    fhir_buf_clear(&body);
+    if (rc != 0) {
+        if (err.issue == FHIR_ISSUE_TOO_LONG) {
+            err.status = 400; /* nesting, not size: the body was read */
+        }
+        srv__reply_err(r, &err);
+        return -1;
+    }
+    if (!cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        srv__reply_issue(r, 400, FHIR_ISSUE_STRUCTURE,
+                         "The body must be a JSON object (a FHIR resource)");
+        return -1;
+    }
+    *out = json;
+    return 0;
+}
+
+int
+srv__parse_etag(const char *s, int64_t *out)
+{
+    char *end = NULL;
+    while (*s == ' ') {
+        s++;
+    }
+    if (strncmp(s, "W/", 2) == 0) {
+        s += 2;
+    }
+    int quoted = *s == '"';
+    if (quoted) {
+        s++;
+    }
+    if (!isdigit((unsigned char)*s)) {
+        return -1;
+    }
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || v < 1) {
+        return -1;
+    }
+    if (quoted) {
+        if (*end != '"') {
+            return -1;
+        }
+        end++;
+    }
+    while (*end == ' ') {
+        end++;
+    }
+    if (*end != '\0') {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static const char *
+reason(int status)
+{
+    const char *t = mg_get_response_code_text(NULL, status);
+    return t ? t : "";
+}
+
+void
+srv__reply_raw(srv_req *r, int status, const char *body, size_t len,
+               const char *headers)
+{
+    char head[2048];
+    int with_body = status != 304 && status != 204;
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\n"
+                     "%s%s%s"
+                     "Content-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\n"
+                     "%s\r\n",
+                     status, reason(status), with_body ? "Content-Type: " : "",
+                     with_body ? FHIR_JSON_TYPE : "", with_body ? "\r\n" : "",
+                     with_body ? len : 0, headers ? headers : "");
+    if (n < 0 || (size_t)n >= sizeof(head)) {
+        n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 500 Internal Server Error\r\n"
+                     "Content-Length: 0\r\n\r\n");
+        status = 500;
+        with_body = 0;
+    }
+    mg_write(r->conn, head, (size_t)n);
+    if (with_body && r->method != SRV_HEAD && len > 0) {
+        mg_write(r->conn, body, len);
+    }
+    r->status = status;
+}
+
+void
+srv__reply_json(srv_req *r, int status, cJSON *json, const char *headers)
+{
+    fhir_buf b = FHIR_BUF_INIT;
+    fhir_json_write(&b, json, r->pretty);
+    cJSON_Delete(json);
+    srv__reply_raw(r, status, b.data, b.len, headers);
+    fhir_buf_clear(&b);
+}
+
+void
+srv__reply_err(srv_req *r, const fhir_err *err)
+{
+    int status = err->status ? err->status : 500;
+    srv__reply_json(r, status, fhir_oo_from_err(err), NULL);
+}
+
+void
+srv__reply_issue(srv_req *r, int status, fhir_issue issue, const char *fmt, ...)
+{
+    char diag[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(diag, sizeof(diag), fmt, ap);
+    va_end(ap);
+    srv__reply_json(r, status, fhir_oo_new("error", issue, diag, NULL), NULL);
+}

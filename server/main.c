@@ -1,0 +1,59 @@
+/* server/main.c - the fhir-server program: settings, start, wait for a
+ * signal, stop.
+ *
+ * Everything else lives in the server library so that the HTTP tests can
+ * run the very same server in-process.
+ */
+#include "server/server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+int
+main(int argc, char **argv)
+{
+    srv_config cfg;
+    srv_server *srv = NULL;
+    fhir_err err = FHIR_ERR_INIT;
+    char msg[256];
+
+    srv_config_init(&cfg);
+    int rc = srv_config_parse(&cfg, argc, argv, msg, sizeof(msg));
+    if (rc == 1) {
+        fputs(srv_config_usage(), stdout);
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "fhir-server: %s\n", msg);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (srv_start(&srv, &cfg, &err) != 0) {
+        fprintf(stderr, "fhir-server: %s\n", err.diag);
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    fprintf(stderr, "fhir-server: listening on http://%s:%d/fhir (db %s)\n",
+            cfg.listen, srv_port(srv), cfg.db_path);
+    while (!stopping) {
+        pause();
+    }
+    fprintf(stderr, "fhir-server: stopping\n");
+    srv_stop(srv);
+    return 0;
+}

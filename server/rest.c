@@ -1,0 +1,582 @@
+/* server/rest.c - the RESTful interactions of R4 http.html: read, vread,
+ * create, update, delete, history (instance, type, system) and
+ * capabilities, and the table that routes to them.
+ *
+ * Each handler checks the request, asks profiles/ whether a body is
+ * valid, and runs one store/ transaction; everything HTTP-specific
+ * (status codes, ETag, Last-Modified, Location, Prefer) is decided here.
+ * Nothing is written unless every check passed.
+ */
+#include "server/server.h"
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- shared checks -------------------------------------------------- */
+
+int
+srv__check_resource(srv_server *s, cJSON *res, int type, const char *url_id,
+                    cJSON **oo, fhir_err *err)
+{
+    const char *rt = fhir_json_str(res, "resourceType");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(res, "id");
+    *oo = NULL;
+    if (rt == NULL) {
+        return fhir_err_set_at(err, FHIR_ISSUE_STRUCTURE, "resourceType",
+                               "The resource has no resourceType");
+    }
+    if (strcmp(rt, fhir_type_name(type)) != 0) {
+        return fhir_err_set_at(err, FHIR_ISSUE_INVALID, "resourceType",
+                               "resourceType '%.64s' does not match the "
+                               "endpoint's type %s",
+                               rt, fhir_type_name(type));
+    }
+    if (url_id != NULL) {
+        /* R4 http.html#update: the body's id must equal the URL's. */
+        if (id == NULL) {
+            return fhir_err_set_at(err, FHIR_ISSUE_REQUIRED, "id",
+                                   "The resource has no id; an update must "
+                                   "carry the id of the URL (%s)",
+                                   url_id);
+        }
+        if (!cJSON_IsString(id) || strcmp(id->valuestring, url_id) != 0) {
+            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, "id",
+                                   "The resource id does not match the URL "
+                                   "id %s",
+                                   url_id);
+        }
+    } else if (id != NULL && !cJSON_IsString(id)) {
+        return fhir_err_set_at(err, FHIR_ISSUE_STRUCTURE, "id",
+                               "id must be a string");
+    }
+    return prof_validate(oo, s->prof, res, err);
+}
+
+/* Replies with the validation outcome when there is one, else err. */
+static void
+reply_invalid(srv_req *r, cJSON *oo, const fhir_err *err)
+{
+    if (oo != NULL) {
+        srv__reply_json(r, err->status ? err->status : 400, oo, NULL);
+    } else {
+        srv__reply_err(r, err);
+    }
+}
+
+static int
+check_id(srv_req *r, const char *id)
+{
+    if (!fhir_id_valid(id)) {
+        srv__reply_issue(r, 400, FHIR_ISSUE_INVALID,
+                         "'%.80s' is not a valid id (1-64 of A-Z a-z 0-9 - .)",
+                         id);
+        return -1;
+    }
+    return 0;
+}
+
+/* If-Match on writes: 0 absent, >0 the version, -1 replied 400. */
+static int64_t
+if_match(srv_req *r)
+{
+    const char *h = srv__header(r, "If-Match");
+    int64_t v = 0;
+    if (h == NULL) {
+        return 0;
+    }
+    if (srv__parse_etag(h, &v) != 0) {
+        srv__reply_issue(r, 400, FHIR_ISSUE_INVALID,
+                         "If-Match '%.64s' is not a version ETag such as "
+                         "W/\"3\"",
+                         h);
+        return -1;
+    }
+    return v;
+}
+
+/* ETag and Last-Modified lines for a version. */
+static char *
+version_headers(srv_req *r, int64_t version, int64_t updated_us)
+{
+    char date[64];
+    fhir_http_date_format(date, sizeof(date), updated_us);
+    return fhir_arena_printf(r->a, "ETag: W/\"%lld\"\r\nLast-Modified: %s\r\n",
+                             (long long)version, date);
+}
+
+/* Sends a stored JSON body, re-indented under _pretty. */
+static void
+reply_body(srv_req *r, int status, const char *body, size_t len,
+           const char *headers)
+{
+    if (r->pretty) {
+        cJSON *tree = NULL;
+        fhir_json_opts jo = {512, 0};
+        fhir_err err = FHIR_ERR_INIT;
+        if (fhir_json_parse(&tree, body, len, &jo, &err) == 0) {
+            srv__reply_json(r, status, tree, headers);
+            return;
+        }
+    }
+    srv__reply_raw(r, status, body, len, headers);
+}
+
+/* Answers a successful create or update according to Prefer. */
+static void
+reply_written(srv_req *r, int status, const store_put_result *res,
+              const char *id, const char *headers)
+{
+    switch (r->ret) {
+    case SRV_RETURN_MINIMAL:
+        srv__reply_raw(r, status, "", 0, headers);
+        break;
+    case SRV_RETURN_OUTCOME: {
+        char diag[160];
+        snprintf(diag, sizeof(diag), "%s %s/%s, version %lld",
+                 status == 201 ? "Created" : "Updated", fhir_type_name(r->type),
+                 id, (long long)res->version);
+        srv__reply_json(
+            r, status,
+            fhir_oo_new("information", FHIR_ISSUE_INFORMATIONAL, diag, NULL),
+            headers);
+        break;
+    }
+    default:
+        reply_body(r, status, res->body, res->len, headers);
+    }
+}
+
+/* ---- read and vread ------------------------------------------------- */
+
+/* R4 http.html#cread: 1 when If-None-Match / If-Modified-Since say the
+ * client's copy is current. */
+static int
+not_modified(srv_req *r, const store_res *res)
+{
+    const char *inm = srv__header(r, "If-None-Match");
+    const char *ims = srv__header(r, "If-Modified-Since");
+    if (inm != NULL) {
+        int64_t v = 0;
+        if (strcmp(inm, "*") == 0) {
+            return 1;
+        }
+        /* A list of ETags: any match counts. */
+        char *copy = fhir_arena_strdup(r->a, inm);
+        for (char *tok = copy; tok != NULL;) {
+            char *comma = strchr(tok, ',');
+            if (comma != NULL) {
+                *comma = '\0';
+            }
+            if (srv__parse_etag(tok, &v) == 0 && v == res->version) {
+                return 1;
+            }
+            tok = comma ? comma + 1 : NULL;
+        }
+        return 0; /* If-None-Match wins over If-Modified-Since */
+    }
+    if (ims != NULL) {
+        int64_t since = 0;
+        if (fhir_http_date_parse(ims, &since) == 0 &&
+            res->updated_us / 1000000 <= since / 1000000) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+read_version(srv_req *r, int64_t version)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    store_res res;
+    const char *id = r->seg[1];
+    store_db *db;
+    if (check_id(r, id) != 0) {
+        return -1;
+    }
+    db = srv__db(r, &err);
+    if (db == NULL || store_read(&res, db, r->type, id, version, &err) != 0) {
+        srv__reply_err(r, &err);
+        return -1;
+    }
+    const char *hdr = version_headers(r, res.version, res.updated_us);
+    if (res.deleted) {
+        srv__reply_json(r, 410,
+                        fhir_oo_new("error", FHIR_ISSUE_DELETED,
+                                    version > 0 ? "This version is a deletion"
+                                                : "The resource was deleted",
+                                    NULL),
+                        hdr);
+    } else if (version == 0 && not_modified(r, &res)) {
+        srv__reply_raw(r, 304, "", 0, hdr);
+    } else {
+        reply_body(r, 200, res.body, res.len, hdr);
+    }
+    store_res_clear(&res);
+    return 0;
+}
+
+static int
+do_read(srv_req *r)
+{
+    return read_version(r, 0);
+}
+
+static int
+do_vread(srv_req *r)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(r->seg[3], &end, 10);
+    if (errno != 0 || *end != '\0' || v < 1 || r->seg[3][0] == '+') {
+        srv__reply_issue(r, 404, FHIR_ISSUE_NOT_FOUND,
+                         "'%.40s' is not a version of %s/%.64s", r->seg[3],
+                         fhir_type_name(r->type), r->seg[1]);
+        return -1;
+    }
+    return read_version(r, v);
+}
+
+/* ---- create, update, delete ----------------------------------------- */
+
+/* Validates, then writes in one transaction; replies. */
+static int
+write_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
+               int create)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    store_tx *tx = NULL;
+    store_put_result out;
+    store_put in = {r->type, id,
+                    res,     match,
+                    create,  create ? STORE_METHOD_POST : STORE_METHOD_PUT};
+    memset(&out, 0, sizeof(out));
+    if (store_tx_begin(&tx, r->srv->env, &err) != 0 ||
+        store_tx_put(&out, tx, &in, &err) != 0) {
+        store_tx_rollback(tx);
+        goto fail;
+    }
+    if (store_tx_commit(tx, &err) != 0) {
+        goto fail;
+    }
+    char *hdr = version_headers(r, out.version, out.updated_us);
+    int status = out.created ? 201 : 200;
+    if (status == 201) {
+        hdr = fhir_arena_printf(r->a, "%sLocation: %s/%s/%s/_history/%lld\r\n",
+                                hdr, r->base, fhir_type_name(r->type), id,
+                                (long long)out.version);
+    }
+    reply_written(r, status, &out, id, hdr);
+    free(out.body);
+    return 0;
+fail:
+    /* R4 http.html#concurrency: a failed version check is 412. */
+    if (err.issue == FHIR_ISSUE_CONFLICT && match > 0) {
+        err.status = 412;
+    }
+    srv__reply_err(r, &err);
+    free(out.body);
+    return -1;
+}
+
+static int
+do_create(srv_req *r)
+{
+    cJSON *res = NULL, *oo = NULL;
+    fhir_err err = FHIR_ERR_INIT;
+    char id[37];
+    int rc = -1;
+    if (srv__read_json(r, &res) != 0) {
+        return -1;
+    }
+    /* R4 http.html#create: an id in the body is ignored. */
+    cJSON_DeleteItemFromObjectCaseSensitive(res, "id");
+    if (srv__check_resource(r->srv, res, r->type, NULL, &oo, &err) != 0) {
+        reply_invalid(r, oo, &err);
+        goto done;
+    }
+    cJSON_Delete(oo);
+    fhir_id_new(id);
+    rc = write_resource(r, res, id, 0, 1);
+done:
+    cJSON_Delete(res);
+    return rc;
+}
+
+static int
+do_update(srv_req *r)
+{
+    cJSON *res = NULL, *oo = NULL;
+    fhir_err err = FHIR_ERR_INIT;
+    const char *id = r->seg[1];
+    int rc = -1;
+    if (check_id(r, id) != 0) {
+        return -1;
+    }
+    int64_t match = if_match(r);
+    if (match < 0 || srv__read_json(r, &res) != 0) {
+        return -1;
+    }
+    if (srv__check_resource(r->srv, res, r->type, id, &oo, &err) != 0) {
+        reply_invalid(r, oo, &err);
+        goto done;
+    }
+    cJSON_Delete(oo);
+    rc = write_resource(r, res, id, match, 0);
+done:
+    cJSON_Delete(res);
+    return rc;
+}
+
+static int
+do_delete(srv_req *r)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    store_tx *tx = NULL;
+    store_del_result out;
+    const char *id = r->seg[1];
+    char diag[160];
+    if (check_id(r, id) != 0) {
+        return -1;
+    }
+    int64_t match = if_match(r);
+    if (match < 0) {
+        return -1;
+    }
+    if (store_tx_begin(&tx, r->srv->env, &err) != 0 ||
+        store_tx_delete(&out, tx, r->type, id, match, &err) != 0) {
+        store_tx_rollback(tx);
+        goto fail;
+    }
+    if (store_tx_commit(tx, &err) != 0) {
+        goto fail;
+    }
+    snprintf(diag, sizeof(diag), "%s %s/%s (version %lld)",
+             out.already ? "Already deleted:" : "Deleted",
+             fhir_type_name(r->type), id, (long long)out.version);
+    srv__reply_json(
+        r, 200,
+        fhir_oo_new("information", FHIR_ISSUE_INFORMATIONAL, diag, NULL),
+        fhir_arena_printf(r->a, "ETag: W/\"%lld\"\r\n",
+                          (long long)out.version));
+    return 0;
+fail:
+    if (err.issue == FHIR_ISSUE_CONFLICT && match > 0) {
+        err.status = 412;
+    }
+    srv__reply_err(r, &err);
+    return -1;
+}
+
+/* ---- history -------------------------------------------------------- */
+
+struct hist_ctx {
+    srv_req *r;
+    cJSON *bundle;
+    int n;
+    int64_t last_us;
+};
+
+static const char *
+method_name(store_method m)
+{
+    switch (m) {
+    case STORE_METHOD_POST:
+        return "POST";
+    case STORE_METHOD_DELETE:
+        return "DELETE";
+    case STORE_METHOD_PATCH:
+        return "PATCH";
+    default:
+        return "PUT";
+    }
+}
+
+static int
+hist_entry(void *ctx, const store_hist_entry *e)
+{
+    struct hist_ctx *h = ctx;
+    srv_req *r = h->r;
+    const char *type = fhir_type_name(e->type);
+    char when[40], etag[32];
+    cJSON *entry = fhir_bundle_add_entry(h->bundle);
+
+    cJSON_AddStringToObject(
+        entry, "fullUrl",
+        fhir_arena_printf(r->a, "%s/%s/%s", r->base, type, e->id));
+    if (e->body != NULL) {
+        cJSON *res = NULL;
+        if (r->pretty) {
+            fhir_json_opts jo = {512, 0};
+            fhir_err err = FHIR_ERR_INIT;
+            if (fhir_json_parse(&res, e->body, e->len, &jo, &err) != 0) {
+                res = NULL;
+            }
+        }
+        if (res == NULL) {
+            res = fhir_json_raw(e->body, e->len);
+        }
+        cJSON_AddItemToObject(entry, "resource", res);
+    }
+    cJSON *req = cJSON_AddObjectToObject(entry, "request");
+    cJSON_AddStringToObject(req, "method", method_name(e->method));
+    cJSON_AddStringToObject(
+        req, "url",
+        e->method == STORE_METHOD_POST
+            ? type
+            : fhir_arena_printf(r->a, "%s/%s", type, e->id));
+    cJSON *resp = cJSON_AddObjectToObject(entry, "response");
+    cJSON_AddStringToObject(resp, "status",
+                            e->method == STORE_METHOD_DELETE ? "204 No Content"
+                            : e->version == 1 || e->method == STORE_METHOD_POST
+                                ? "201 Created"
+                                : "200 OK");
+    snprintf(etag, sizeof(etag), "W/\"%lld\"", (long long)e->version);
+    cJSON_AddStringToObject(resp, "etag", etag);
+    fhir_instant_format(when, sizeof(when), e->updated_us);
+    cJSON_AddStringToObject(resp, "lastModified", when);
+    h->n++;
+    h->last_us = e->updated_us;
+    return 0;
+}
+
+/* Appends `s` percent-encoded for a query string value. */
+static void
+put_encoded(fhir_buf *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+            c == '~' || c == ':') {
+            fhir_buf_putc(b, (char)c);
+        } else {
+            fhir_buf_printf(b, "%%%02X", c);
+        }
+    }
+}
+
+/* Reads a non-negative integer parameter; -1 replied 400. */
+static int
+int_param(srv_req *r, const char *name, long long dflt, long long *out)
+{
+    const char *v = search_query_get(&r->query, name);
+    char *end = NULL;
+    *out = dflt;
+    if (v == NULL) {
+        return 0;
+    }
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || n < 0) {
+        srv__reply_issue(r, 400, FHIR_ISSUE_INVALID,
+                         "%s must be a non-negative integer, not '%.40s'", name,
+                         v);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int
+do_history(srv_req *r)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    store_hist_query q = {r->type, NULL, 0, 0, 0};
+    long long count, cursor;
+    const char *since = search_query_get(&r->query, "_since");
+    store_db *db;
+
+    if (r->nseg >= 3) {
+        if (check_id(r, r->seg[1]) != 0) {
+            return -1;
+        }
+        q.id = r->seg[1];
+    }
+    if (int_param(r, "_count", r->srv->cfg.default_count, &count) != 0 ||
+        int_param(r, "_cursor", 0, &cursor) != 0) {
+        return -1;
+    }
+    if (count > r->srv->cfg.max_count) {
+        count = r->srv->cfg.max_count;
+    }
+    if (since != NULL) {
+        fhir_date_range d;
+        if (fhir_date_parse(&d, since, &err) != 0) {
+            srv__reply_issue(r, 400, FHIR_ISSUE_INVALID,
+                             "_since must be an instant, not '%.64s'", since);
+            return -1;
+        }
+        q.since_us = d.lo;
+    }
+    q.before_us = cursor;
+    q.count = (int)count;
+
+    db = srv__db(r, &err);
+    cJSON *bundle = fhir_bundle_new("history");
+    fhir_buf link = FHIR_BUF_INIT;
+    fhir_buf_puts(&link, r->base);
+    for (int i = 0; i < r->nseg; i++) {
+        fhir_buf_printf(&link, "/%s", r->seg[i]);
+    }
+    size_t plen = link.len;
+    if (r->ri->query_string != NULL && r->ri->query_string[0] != '\0') {
+        fhir_buf_printf(&link, "?%s", r->ri->query_string);
+    }
+    fhir_bundle_add_link(bundle, "self", link.data);
+    struct hist_ctx h = {r, bundle, 0, 0};
+    if (db == NULL ||
+        (count > 0 && store_history(db, &q, hist_entry, &h, &err) != 0)) {
+        fhir_buf_clear(&link);
+        cJSON_Delete(bundle);
+        srv__reply_err(r, &err);
+        return -1;
+    }
+    if (count > 0 && h.n == count) {
+        link.len = plen;
+        fhir_buf_printf(&link, "?_count=%lld", count);
+        if (since != NULL) {
+            fhir_buf_puts(&link, "&_since=");
+            put_encoded(&link, since);
+        }
+        fhir_buf_printf(&link, "&_cursor=%lld", (long long)h.last_us);
+        fhir_bundle_add_link(bundle, "next", link.data);
+    }
+    fhir_buf_clear(&link);
+    srv__reply_json(r, 200, bundle, NULL);
+    return 0;
+}
+
+/* ---- capabilities --------------------------------------------------- */
+
+static int
+do_capabilities(srv_req *r)
+{
+    const char *body =
+        r->pretty ? r->srv->capability_pretty : r->srv->capability;
+    srv__reply_raw(r, 200, body, strlen(body), NULL);
+    return 0;
+}
+
+/* ---- the table ------------------------------------------------------ */
+
+const srv_interaction srv_interactions[] = {
+    {"capabilities", SRV_LEVEL_NONE, SRV_SHAPE_METADATA, SRV_GET,
+     do_capabilities},
+    {"read", SRV_LEVEL_TYPE, SRV_SHAPE_INSTANCE, SRV_GET, do_read},
+    {"vread", SRV_LEVEL_TYPE, SRV_SHAPE_VERSION, SRV_GET, do_vread},
+    {"update", SRV_LEVEL_TYPE, SRV_SHAPE_INSTANCE, SRV_PUT, do_update},
+    {"delete", SRV_LEVEL_TYPE, SRV_SHAPE_INSTANCE, SRV_DELETE, do_delete},
+    {"history-instance", SRV_LEVEL_TYPE, SRV_SHAPE_INST_HIST, SRV_GET,
+     do_history},
+    {"history-type", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE_HIST, SRV_GET, do_history},
+    {"create", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE, SRV_POST, do_create},
+    {"history-system", SRV_LEVEL_SYSTEM, SRV_SHAPE_HIST_SYS, SRV_GET,
+     do_history},
+};
+
+const int srv_ninteractions =
+    (int)(sizeof(srv_interactions) / sizeof(srv_interactions[0]));

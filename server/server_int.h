@@ -1,0 +1,144 @@
+/* server/server_int.h - what the server's files share: the running
+ * server, one request in flight, the interaction table, reply helpers.
+ *
+ * A request is routed by (method, path shape) to an interaction of the
+ * table in rest.c; the same table generates the CapabilityStatement, so
+ * the server never announces what it does not do.
+ */
+#ifndef SERVER_SERVER_INT_H
+#define SERVER_SERVER_INT_H
+
+#include "server/server.h"
+#include "profiles/profiles.h"
+#include "search/search.h"
+#include "store/store.h"
+
+#include <civetweb.h>
+
+struct srv_server {
+    srv_config cfg;
+    store_env *env;
+    prof_registry *prof;
+    struct mg_context *mg;
+    int port;
+    int64_t started_us;
+    char *capability;        /* CapabilityStatement, compact JSON */
+    char *capability_pretty; /* the same, indented */
+};
+
+/* One CivetWeb worker thread's state (mg_get_thread_pointer). */
+typedef struct srv_worker {
+    store_db *db; /* opened on the thread's first read */
+} srv_worker;
+
+typedef enum srv_method {
+    SRV_GET,
+    SRV_HEAD,
+    SRV_POST,
+    SRV_PUT,
+    SRV_DELETE,
+    SRV_PATCH,
+    SRV_OTHER
+} srv_method;
+
+/* Prefer: return=... (R4 http.html#ops). */
+typedef enum srv_return {
+    SRV_RETURN_REPRESENTATION = 0,
+    SRV_RETURN_MINIMAL,
+    SRV_RETURN_OUTCOME
+} srv_return;
+
+typedef struct srv_req {
+    srv_server *srv;
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    srv_worker *worker;
+    fhir_arena *a;
+    srv_method method;
+    /* Path below the base, split at '/': e.g. {"Task","123","_history"} */
+    const char *seg[6];
+    int nseg;
+    int type; /* served type index of seg[0], or -1 */
+    search_query query;
+    int pretty;
+    srv_return ret;
+    const char *base; /* absolute base URL, no trailing slash */
+    int status;       /* sent status, for the log line */
+} srv_req;
+
+typedef int (*srv_handler)(srv_req *r);
+
+/* Path shapes below the base. */
+typedef enum srv_shape {
+    SRV_SHAPE_BASE,      /* /fhir */
+    SRV_SHAPE_METADATA,  /* /fhir/metadata */
+    SRV_SHAPE_HIST_SYS,  /* /fhir/_history */
+    SRV_SHAPE_TYPE,      /* /fhir/Task */
+    SRV_SHAPE_TYPE_HIST, /* /fhir/Task/_history */
+    SRV_SHAPE_INSTANCE,  /* /fhir/Task/1 */
+    SRV_SHAPE_INST_HIST, /* /fhir/Task/1/_history */
+    SRV_SHAPE_VERSION,   /* /fhir/Task/1/_history/2 */
+    SRV_SHAPE_NONE
+} srv_shape;
+
+typedef enum srv_level {
+    SRV_LEVEL_TYPE,   /* listed under rest.resource.interaction */
+    SRV_LEVEL_SYSTEM, /* listed under rest.interaction */
+    SRV_LEVEL_NONE    /* not an interaction code (metadata) */
+} srv_level;
+
+/* The interactions the server implements (rest.c): routing and the
+ * CapabilityStatement both read this table. GET rows also answer HEAD. */
+typedef struct srv_interaction {
+    const char *code; /* R4 interaction code */
+    srv_level level;
+    srv_shape shape;
+    srv_method method;
+    srv_handler fn;
+} srv_interaction;
+
+extern const srv_interaction srv_interactions[];
+extern const int srv_ninteractions;
+
+/* ---- server.c ------------------------------------------------------- */
+/* The thread's read connection, opened on first use. */
+store_db *srv__db(srv_req *r, fhir_err *err);
+
+/* ---- http.c: request helpers and replies ---------------------------- */
+const char *srv__header(const srv_req *r, const char *name);
+/* Checks Accept and _format; 0 when JSON may be sent, else replies 406. */
+int srv__negotiate(srv_req *r);
+/* Reads and parses the JSON body (Content-Type, size and depth caps).
+ * On failure replies (415, 413, 400) and returns -1. */
+int srv__read_json(srv_req *r, cJSON **out);
+/* Parses an ETag-style version (W/"3" or "3"): 0 ok, -1 malformed. */
+int srv__parse_etag(const char *s, int64_t *out);
+/* Sends `body` (len bytes) with status and extra header lines
+ * ("Name: value\r\n" each, may be NULL). HEAD sends no body. */
+void srv__reply_raw(srv_req *r, int status, const char *body, size_t len,
+                    const char *headers);
+/* Serialises `json` (consumed) honouring _pretty, then as above. */
+void srv__reply_json(srv_req *r, int status, cJSON *json, const char *headers);
+/* Replies with an OperationOutcome built from err and err->status. */
+void srv__reply_err(srv_req *r, const fhir_err *err);
+/* Replies status with a one-issue OperationOutcome. */
+void srv__reply_issue(srv_req *r, int status, fhir_issue issue, const char *fmt,
+                      ...) FHIR_PRINTF(4, 5);
+
+/* ---- capability.c --------------------------------------------------- */
+/* Builds the CapabilityStatement from the interaction table, once. */
+void srv__capability_build(srv_server *s);
+
+/* ---- load.c --------------------------------------------------------- */
+/* Stores every resource of the Bundle file in one transaction: entries
+ * with an id keep it (update-as-create), others get a new one. */
+int srv__load_bundle(srv_server *s, const char *path, int *count,
+                     fhir_err *err);
+
+/* ---- rest.c --------------------------------------------------------- */
+/* Checks a body against its endpoint and the profiles; used by every
+ * write path. `id_required` names the URL id a PUT must carry. */
+int srv__check_resource(srv_server *s, cJSON *res, int type, const char *url_id,
+                        cJSON **oo, fhir_err *err);
+
+#endif

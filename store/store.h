@@ -1,0 +1,155 @@
+/* store/store.h - versioned FHIR resource storage on SQLite.
+ *
+ * One store_env per process owns the database file, its schema and the
+ * single writer connection; writes run in store_tx transactions, one at a
+ * time, each committed durably before the caller answers. Reads go through
+ * a store_db, one per worker thread, each its own SQLite connection with
+ * its own prepared statements, reading a consistent WAL snapshot.
+ *
+ * Every version of every resource is kept; a delete is a version without
+ * a body. Resource types are the served types of fhir.h, passed as their
+ * index (fhir_type_find()). SQL stays behind this header.
+ */
+#ifndef STORE_STORE_H
+#define STORE_STORE_H
+
+#include "fhir/fhir.h"
+
+typedef struct store_env store_env; /* one per process */
+typedef struct store_db store_db;   /* one per reading thread */
+typedef struct store_tx store_tx;   /* one write transaction */
+
+typedef struct store_opts {
+    const char *path;     /* database file, created if missing */
+    int busy_ms;          /* how long to wait on another process's lock */
+    int synchronous_full; /* 1: FULL (survives power loss); 0: NORMAL */
+} store_opts;
+
+#define STORE_OPTS_INIT                                                        \
+    {                                                                          \
+        NULL, 5000, 1                                                          \
+    }
+
+/* Opens (creating or migrating the schema, PRAGMA user_version) the
+ * database. On success *out is the caller's; release it with
+ * store_env_close(), which accepts NULL. Errors: no-store when the file
+ * cannot be opened or is not a database, not-supported when its schema
+ * is newer than this program. */
+int store_env_open(store_env **out, const store_opts *opts,
+                   fhir_err *err) FHIR_MUST_CHECK;
+void store_env_close(store_env *env);
+/* 1 when the database holds no resource at all (not even deleted ones). */
+int store_env_is_empty(store_env *env);
+/* Rewrites nothing; runs PRAGMA integrity_check. 0 when "ok". */
+int store_env_check(store_env *env, fhir_err *err) FHIR_MUST_CHECK;
+
+/* A read connection for the calling thread. */
+int store_db_open(store_db **out, store_env *env,
+                  fhir_err *err) FHIR_MUST_CHECK;
+void store_db_close(store_db *db);
+
+/* ---- reading -------------------------------------------------------- */
+
+typedef struct store_res {
+    char *body; /* JSON as stored (malloc'd, NUL-terminated);
+                   NULL for a deleted version */
+    size_t len;
+    int64_t version;    /* meta.versionId */
+    int64_t updated_us; /* meta.lastUpdated */
+    int deleted;        /* 1 when this version is a delete */
+} store_res;
+
+/* Frees out->body and zeroes the struct. */
+void store_res_clear(store_res *res);
+
+/* Reads resource `type`/`id` at `version` (0: the current one). A deleted
+ * resource (or deleted version) is returned with deleted = 1 and no body.
+ * Errors: not-found (no such resource or version). */
+int store_read(store_res *out, store_db *db, int type, const char *id,
+               int64_t version, fhir_err *err) FHIR_MUST_CHECK;
+
+typedef enum store_method {
+    STORE_METHOD_POST = 1,
+    STORE_METHOD_PUT = 2,
+    STORE_METHOD_DELETE = 3,
+    STORE_METHOD_PATCH = 4
+} store_method;
+
+typedef struct store_hist_entry {
+    int type; /* served type index */
+    const char *id;
+    int64_t version;
+    int64_t updated_us; /* also the paging cursor */
+    store_method method;
+    const char *body; /* NULL for deletes */
+    size_t len;
+} store_hist_entry;
+
+typedef struct store_hist_query {
+    int type;          /* -1: the whole system */
+    const char *id;    /* with a type: one instance; else NULL */
+    int64_t since_us;  /* only versions updated at or after; 0: all */
+    int64_t before_us; /* only versions updated strictly before; 0: none */
+    int count;         /* at most this many, newest first */
+} store_hist_query;
+
+/* Called once per entry; the strings are valid only during the call.
+ * A non-zero return stops the listing. */
+typedef int (*store_hist_cb)(void *ctx, const store_hist_entry *e);
+
+/* Lists versions newest first. Errors: not-found (instance history of a
+ * resource that never existed). */
+int store_history(store_db *db, const store_hist_query *q, store_hist_cb cb,
+                  void *ctx, fhir_err *err) FHIR_MUST_CHECK;
+
+/* ---- writing -------------------------------------------------------- */
+
+/* Begins the (only) write transaction, waiting for the one in progress.
+ * Errors: transient (database locked by another process too long). */
+int store_tx_begin(store_tx **out, store_env *env,
+                   fhir_err *err) FHIR_MUST_CHECK;
+/* Commits durably and frees tx. Errors: transient, exception; on failure
+ * the transaction is rolled back and tx freed all the same. */
+int store_tx_commit(store_tx *tx, fhir_err *err) FHIR_MUST_CHECK;
+/* Rolls back and frees tx; accepts NULL. */
+void store_tx_rollback(store_tx *tx);
+
+typedef struct store_put {
+    int type;            /* served type index */
+    const char *id;      /* valid FHIR id */
+    cJSON *resource;     /* stamped in place with id, versionId, lastUpdated */
+    int64_t if_match;    /* >0: the current version must be this one */
+    int create_only;     /* 1: fail (duplicate) when the id exists (POST) */
+    store_method method; /* recorded in history (POST, PUT, PATCH) */
+} store_put;
+
+typedef struct store_put_result {
+    int64_t version;
+    int64_t updated_us;
+    int created; /* 1 when no live version existed before */
+    char *body;  /* the stored JSON (malloc'd; caller frees) */
+    size_t len;
+} store_put_result;
+
+/* Writes a new version. Errors: conflict (if_match given and not the
+ * current version, or no such resource), duplicate (create_only). */
+int store_tx_put(store_put_result *out, store_tx *tx, const store_put *in,
+                 fhir_err *err) FHIR_MUST_CHECK;
+
+typedef struct store_del_result {
+    int64_t version; /* the delete's version (or the earlier one) */
+    int64_t updated_us;
+    int already; /* 1: was already deleted, nothing written */
+} store_del_result;
+
+/* Deletes `type`/`id` logically (a new version without a body). Errors:
+ * not-found (never existed), conflict (if_match > 0 and not current). */
+int store_tx_delete(store_del_result *out, store_tx *tx, int type,
+                    const char *id, int64_t if_match,
+                    fhir_err *err) FHIR_MUST_CHECK;
+
+/* Reads inside the transaction (sees its own writes). */
+int store_tx_read(store_res *out, store_tx *tx, int type, const char *id,
+                  fhir_err *err) FHIR_MUST_CHECK;
+
+#endif
