@@ -57,6 +57,9 @@ BENCH_BIN  = $(BUILD)/bench/loadgen
 PUBLIC_HEADERS = fhir/fhir.h profiles/profiles.h search/search.h \
                  store/store.h server/server.h
 
+# Keep test objects between runs (they are intermediates of pattern rules).
+.SECONDARY:
+
 .PHONY: all deps run test check check-asan check-valgrind check-headers \
         bench format format-check lint clean help
 all: $(SERVER)

@@ -139,6 +139,11 @@ char *fhir_buf_take(fhir_buf *b, size_t *len);
 /* Frees the bytes. */
 void fhir_buf_clear(fhir_buf *b);
 
+/* Appends the whole file at `path` to out. Errors: not-found (cannot
+ * open), too-long (more than `max` bytes), exception (read error). */
+int fhir_file_read(fhir_buf *out, const char *path, size_t max,
+                   fhir_err *err) FHIR_MUST_CHECK;
+
 /* ------------------------------------------------------------------ */
 /* JSON (fhir/json.c): a strict RFC 8259 reader producing cJSON trees,
  * and a writer. The reader validates UTF-8, caps nesting, rejects

@@ -9,6 +9,7 @@
  */
 #include "fhir/fhir.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,4 +266,35 @@ fhir_buf_clear(fhir_buf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+int
+fhir_file_read(fhir_buf *out, const char *path, size_t max, fhir_err *err)
+{
+    char chunk[16384];
+    size_t n, start = out->len;
+    int rc = -1;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        int e = errno;
+        return fhir_err_set(
+            err, e == ENOENT ? FHIR_ISSUE_NOT_FOUND : FHIR_ISSUE_EXCEPTION,
+            "cannot open %s: %s", path, strerror(e));
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (out->len - start + n > max) {
+            fhir_err_set(err, FHIR_ISSUE_TOO_LONG, "%s is over %zu bytes", path,
+                         max);
+            goto done;
+        }
+        fhir_buf_append(out, chunk, n);
+    }
+    if (ferror(f)) {
+        fhir_err_set(err, FHIR_ISSUE_EXCEPTION, "cannot read %s", path);
+        goto done;
+    }
+    rc = 0;
+done:
+    fclose(f);
+    return rc;
 }

@@ -156,9 +156,6 @@ json_load(cJSON **out, const char *dir, const char *name, fhir_err *err)
     fhir_err perr = FHIR_ERR_INIT;
     fhir_buf buf = FHIR_BUF_INIT;
     char path[4096];
-    char chunk[16384];
-    FILE *f = NULL;
-    size_t n;
     int rc = -1;
 
     *out = NULL;
@@ -167,24 +164,7 @@ json_load(cJSON **out, const char *dir, const char *name, fhir_err *err)
         return fhir_err_set(err, FHIR_ISSUE_NOT_FOUND,
                             "definitions directory name too long");
     }
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        int e = errno;
-        fhir_err_set(err,
-                     e == ENOENT ? FHIR_ISSUE_NOT_FOUND : FHIR_ISSUE_EXCEPTION,
-                     "cannot open %s: %s", path, strerror(e));
-        goto done;
-    }
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (buf.len + n > PROF_MAX_FILE) {
-            fhir_err_set(err, FHIR_ISSUE_TOO_LONG, "%s is over %u bytes", path,
-                         PROF_MAX_FILE);
-            goto done;
-        }
-        fhir_buf_append(&buf, chunk, n);
-    }
-    if (ferror(f)) {
-        fhir_err_set(err, FHIR_ISSUE_EXCEPTION, "cannot read %s", path);
+    if (fhir_file_read(&buf, path, PROF_MAX_FILE, err) != 0) {
         goto done;
     }
     if (fhir_json_parse(out, buf.data != NULL ? buf.data : "", buf.len, &opts,
@@ -194,9 +174,6 @@ json_load(cJSON **out, const char *dir, const char *name, fhir_err *err)
     }
     rc = 0;
 done:
-    if (f != NULL) {
-        fclose(f);
-    }
     fhir_buf_clear(&buf);
     return rc;
 }

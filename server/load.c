@@ -9,30 +9,10 @@
 #include "server/server.h"
 #include "server/server_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int
-read_file(const char *path, fhir_buf *out, fhir_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    char chunk[65536];
-    size_t n;
-    if (f == NULL) {
-        return fhir_err_set(err, FHIR_ISSUE_NOT_FOUND, "cannot read %s", path);
-    }
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        fhir_buf_append(out, chunk, n);
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        return fhir_err_set(err, FHIR_ISSUE_EXCEPTION, "error reading %s",
-                            path);
-    }
-    return 0;
-}
 
 int
 srv__load_bundle(srv_server *s, const char *path, int *count, fhir_err *err)
@@ -44,7 +24,7 @@ srv__load_bundle(srv_server *s, const char *path, int *count, fhir_err *err)
     int rc = -1, i = 0;
     *count = 0;
 
-    if (read_file(path, &text, err) != 0 ||
+    if (fhir_file_read(&text, path, SIZE_MAX, err) != 0 ||
         fhir_json_parse(&bundle, text.data, text.len, &jo, err) != 0) {
         goto done;
     }

@@ -276,10 +276,11 @@ rest_if_match__412_and_success(void **state)
     r = th_req(srv, "DELETE", "Task/ifm-1", NULL, h);
     assert_int_equal(r->status, 412);
     th_free(r);
-    r = put("Task/ifm-missing", task_with_id("ifm-missing", "ready"),
-            "If-Match: W/\"1\"");
+    char *missing = task_with_id("ifm-missing", "ready");
+    r = put("Task/ifm-missing", missing, "If-Match: W/\"1\"");
     assert_int_equal(r->status, 412);
     th_free(r);
+    free(missing);
     r = get("Task/ifm-1");
     assert_string_equal(th_str(r->json, "meta.versionId"), "3");
     th_free(r);
