@@ -32,12 +32,12 @@ DEB_PKGS = gcc make pkg-config libcivetweb-dev libcjson-dev libsqlite3-dev \
 
 # ---- sources ----------------------------------------------------------
 FHIR_SRC     = fhir/err.c fhir/mem.c fhir/json.c fhir/types.c fhir/time.c \
-               fhir/build.c
+               fhir/build.c fhir/text.c fhir/fhirpath.c
 PROFILES_SRC = profiles/profiles.c
-SEARCH_SRC   = search/query.c
-STORE_SRC    = store/store.c store/history.c
+SEARCH_SRC   = search/query.c search/registry.c search/index.c
+STORE_SRC    = store/store.c store/history.c store/index.c
 SERVER_SRC   = server/config.c server/server.c server/http.c server/rest.c \
-               server/capability.c server/load.c
+               server/capability.c server/load.c server/index.c
 MAIN_SRC     = server/main.c
 
 LIB_SRC  = $(FHIR_SRC) $(PROFILES_SRC) $(SEARCH_SRC) $(STORE_SRC) $(SERVER_SRC)
@@ -47,7 +47,8 @@ SERVER   = $(BUILD)/fhir-server
 
 UNIT_TESTS = tests/unit/test_fhir_json tests/unit/test_fhir_misc \
              tests/unit/test_store tests/unit/test_profiles \
-             tests/unit/test_search_query
+             tests/unit/test_search_query tests/unit/test_fhir_text \
+             tests/unit/test_fhir_path tests/unit/test_search_index
 HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
              tests/http/test_http_process
 TEST_SUPPORT = tests/http/harness.c

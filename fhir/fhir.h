@@ -218,6 +218,120 @@ int fhir_date_parse(fhir_date_range *out, const char *s,
                     fhir_err *err) FHIR_MUST_CHECK;
 
 /* ------------------------------------------------------------------ */
+/* Strings and references for search (fhir/text.c).                     */
+
+/* Length (2-4) of the well-formed UTF-8 character at p of which `avail`
+ * bytes may be read, or 0 when it is not one (Unicode table 3-7: no
+ * overlongs, no surrogates, nothing above U+10FFFF; ASCII is not
+ * handled here). Reads byte by byte and stops at the first bad one, so a
+ * NUL-terminated string may pass SIZE_MAX. */
+size_t fhir_utf8_len(const unsigned char *p, size_t avail);
+
+/* Appends `s` normalised for string search (R4 search.html#string):
+ * Latin-1 and Latin Extended-A letters folded to lower-case ASCII ("Müller"
+ * -> "muller", "Ærø" -> "aero", "straße" -> "strasse"), combining marks
+ * dropped, Greek and Cyrillic capitals lowered, other characters kept as
+ * UTF-8; runs of whitespace become one space, leading and trailing
+ * whitespace dropped. Invalid UTF-8 bytes are copied unchanged. `s` must
+ * not point into `out`. */
+void fhir_str_normalize(fhir_buf *out, const char *s);
+
+typedef enum fhir_ref_kind {
+    FHIR_REF_INVALID = 0,
+    FHIR_REF_RELATIVE,  /* Patient/123 or Patient/123/_history/2 */
+    FHIR_REF_ABSOLUTE,  /* http(s)://host/base/Patient/123[/_history/2] */
+    FHIR_REF_CONTAINED, /* #p1 */
+    FHIR_REF_URN,       /* urn:uuid:... or urn:oid:... */
+    FHIR_REF_URL        /* any other absolute URI (canonical, external) */
+} fhir_ref_kind;
+
+typedef struct fhir_ref {
+    fhir_ref_kind kind;
+    char type[64];            /* resource type (RELATIVE, ABSOLUTE), else "" */
+    char id[FHIR_ID_MAX + 1]; /* logical id; the fragment for CONTAINED */
+    char version[FHIR_ID_MAX + 1]; /* from /_history/N, else "" */
+    size_t base_len; /* ABSOLUTE: length of the base ("http://h/fhir") */
+} fhir_ref;
+
+/* Parses a Reference.reference string. A type must start with an upper
+ * case letter and contain only letters; ids must be valid FHIR ids.
+ * Returns the kind (FHIR_REF_INVALID for anything unparseable, with *out
+ * zeroed). */
+fhir_ref_kind fhir_ref_parse(fhir_ref *out, const char *s);
+
+/* ------------------------------------------------------------------ */
+/* Index rows: what search/ derives from a resource for its search
+ * parameters and store/ writes in the resource's transaction. */
+
+typedef enum fhir_row_kind {
+    FHIR_ROW_TOKEN,  /* sys (may be ""), code */
+    FHIR_ROW_STRING, /* code = normalised text, text = as written */
+    FHIR_ROW_DATE,   /* lo, hi (UTC microseconds, half-open) */
+    FHIR_ROW_REF,    /* code = "Type/id", or the absolute URL */
+    FHIR_ROW_URI     /* code = the URI */
+} fhir_row_kind;
+
+typedef struct fhir_row {
+    fhir_row_kind kind;
+    int param;        /* the parameter's number in the store */
+    const char *sys;  /* TOKEN */
+    const char *code; /* see fhir_row_kind */
+    const char *text; /* STRING */
+    int64_t lo, hi;   /* DATE */
+} fhir_row;
+
+typedef struct fhir_rows {
+    fhir_row *rows; /* arena-owned, distinct */
+    size_t n, cap;
+} fhir_rows;
+
+/* ------------------------------------------------------------------ */
+/* FHIRPath subset (fhir/fhirpath.c): enough to evaluate the expressions
+ * of the standard SearchParameters and the invariants we enforce.
+ * Supported: paths with polymorphic (choice) elements ("Task.occurrence"
+ * finds occurrenceDateTime, occurrencePeriod, ...), a leading type name
+ * as a filter ("Patient.name" on a Practitioner is empty), `|`,
+ * parentheses, where(expr), exists(), empty(), not(), first(),
+ * ofType(T), as T / as(T), is T / is(T), resolve() (yields the type named
+ * by a Reference's reference string, for `resolve() is Patient`),
+ * extension('url'), =, !=, and, or, string and boolean literals, $this.
+ * Anything else fails to compile, so an unsupported expression is
+ * reported at start-up. Result items point into the resource or the
+ * compiled path: valid while both live. Computed booleans have type
+ * "boolean". Resetting a result's n to 0 and reusing it avoids
+ * allocation. */
+
+typedef struct fhir_path fhir_path;
+
+/* One value in a result: a node of the evaluated resource, or a computed
+ * boolean (node NULL). `type` is the FHIR type when known: from a choice
+ * element's suffix ("dateTime", "Period", "CodeableConcept"), from
+ * ofType/as, or NULL when the path alone does not say. */
+typedef struct fhir_path_item {
+    const cJSON *node;
+    const char *type;
+    int boolean; /* the value when node is NULL */
+} fhir_path_item;
+
+typedef struct fhir_path_result {
+    fhir_path_item *items; /* malloc'd; fhir_path_result_clear() frees */
+    size_t n, cap;
+} fhir_path_result;
+
+/* Compiles `expr`. On success *out is the caller's (fhir_path_free()).
+ * Errors: not-supported (outside the subset, diag names the construct),
+ * invalid (syntax). */
+int fhir_path_compile(fhir_path **out, const char *expr,
+                      fhir_err *err) FHIR_MUST_CHECK;
+void fhir_path_free(fhir_path *p);
+/* Evaluates `p` with `res` (a resource) as its context and appends the
+ * items to `out` (which may already hold items). Never fails on data:
+ * missing elements give an empty result. */
+void fhir_path_eval(fhir_path_result *out, const fhir_path *p,
+                    const cJSON *res);
+void fhir_path_result_clear(fhir_path_result *r);
+
+/* ------------------------------------------------------------------ */
 /* Builders.                                                            */
 
 /* A new OperationOutcome with one issue. `severity` is fatal, error,

@@ -161,48 +161,6 @@ skip_ws(struct parser *ps)
     ps->p = p;
 }
 
-/* Length of the well-formed UTF-8 character at p, or 0 (Unicode table
- * 3-7: no overlongs, no surrogates, nothing above U+10FFFF). */
-static size_t
-utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    size_t n;
-
-    if (c < 0xC2) {
-        return 0; /* continuation byte, or overlong C0/C1 lead */
-    } else if (c < 0xE0) {
-        n = 2;
-    } else if (c < 0xF0) {
-        n = 3;
-        if (c == 0xE0) {
-            lo = 0xA0;
-        } else if (c == 0xED) {
-            hi = 0x9F;
-        }
-    } else if (c < 0xF5) {
-        n = 4;
-        if (c == 0xF0) {
-            lo = 0x90;
-        } else if (c == 0xF4) {
-            hi = 0x8F;
-        }
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-    }
-    return n;
-}
-
 static long
 hex4(const unsigned char *p)
 {
@@ -396,7 +354,7 @@ parse_string(struct parser *ps, char **out)
             return fail(ps, FHIR_ISSUE_STRUCTURE, p,
                         "control character U+%04X must be escaped", *p);
         } else {
-            n = utf8_len(p, end);
+            n = fhir_utf8_len(p, (size_t)(end - p));
             if (n == 0) {
                 return fail(ps, FHIR_ISSUE_STRUCTURE, p,
                             "invalid UTF-8 (byte 0x%02X)", *p);

@@ -61,7 +61,7 @@ search_query_parse(search_query *out, fhir_arena *a, const char *qs, size_t len,
     for (size_t i = 0; i < len; i++) {
         cap += qs[i] == '&';
     }
-    out->params = fhir_arena_alloc(a, cap * sizeof(search_param));
+    out->params = fhir_arena_alloc(a, cap * sizeof(search_pair));
     out->n = 0;
     size_t i = 0;
     while (i < len) {

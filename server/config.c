@@ -55,6 +55,8 @@ static const struct option options[] = {
      "survives a process crash"},
     {"--quiet", "FHIR_QUIET", K_FLAG, OFF(quiet), NULL,
      "no per-request log lines on stderr"},
+    {"--reindex", "FHIR_REINDEX", K_FLAG, OFF(reindex), NULL,
+     "rebuild the search index from the stored resources, then exit"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

@@ -71,10 +71,17 @@ srv__load_bundle(srv_server *s, const char *path, int *count, fhir_err *err)
             fhir_id_new(fresh);
         }
         char *id = fhir_xstrdup(given ? given : fresh);
-        store_put in = {
-            fhir_type_find(fhir_json_str(res, "resourceType")), id, res, 0, 0,
-            given ? STORE_METHOD_PUT : STORE_METHOD_POST};
+        int type = fhir_type_find(fhir_json_str(res, "resourceType"));
+        fhir_rows rows = {NULL, 0, 0};
+        fhir_arena *a = fhir_arena_new();
+        srv__index(s, type, res, &rows, a);
+        store_put in = {.type = type,
+                        .id = id,
+                        .resource = res,
+                        .method = given ? STORE_METHOD_PUT : STORE_METHOD_POST,
+                        .rows = &rows};
         int w = store_tx_put(&out, tx, &in, err);
+        fhir_arena_free(a);
         free(id);
         if (w != 0) {
             goto done;

@@ -38,6 +38,13 @@ main(int argc, char **argv)
         fprintf(stderr, "fhir-server: %s\n", msg);
         return 2;
     }
+    if (cfg.reindex) {
+        if (srv_reindex(&cfg, &err) != 0) {
+            fprintf(stderr, "fhir-server: %s\n", err.diag);
+            return 1;
+        }
+        return 0;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (srv_start(&srv, &cfg, &err) != 0) {
         fprintf(stderr, "fhir-server: %s\n", err.diag);

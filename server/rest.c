@@ -250,10 +250,17 @@ write_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
     fhir_err err = FHIR_ERR_INIT;
     store_tx *tx = NULL;
     store_put_result out;
-    store_put in = {r->type, id,
-                    res,     match,
-                    create,  create ? STORE_METHOD_POST : STORE_METHOD_PUT};
+    fhir_rows rows = {NULL, 0, 0};
+    store_put in = {.type = r->type,
+                    .id = id,
+                    .resource = res,
+                    .if_match = match,
+                    .create_only = create,
+                    .method = create ? STORE_METHOD_POST : STORE_METHOD_PUT,
+                    .rows = &rows};
     memset(&out, 0, sizeof(out));
+    /* Index rows are computed before the write lock is taken. */
+    srv__index(r->srv, r->type, res, &rows, r->a);
     if (store_tx_begin(&tx, r->srv->env, &err) != 0 ||
         store_tx_put(&out, tx, &in, &err) != 0) {
         store_tx_rollback(tx);

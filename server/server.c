@@ -341,6 +341,9 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
     if (store_env_open(&s->env, &so, err) != 0) {
         goto fail;
     }
+    if (srv__search_setup(s, defs, 0, err) != 0) {
+        goto fail;
+    }
     if (cfg->load_path != NULL && store_env_is_empty(s->env)) {
         int n = 0;
         if (srv__load_bundle(s, cfg->load_path, &n, err) != 0) {
@@ -412,6 +415,26 @@ fail:
 }
 
 int
+srv_reindex(const srv_config *cfg, fhir_err *err)
+{
+    srv_server *s = fhir_xcalloc(1, sizeof(*s));
+    store_opts so = STORE_OPTS_INIT;
+    char *defs = cfg->definitions ? fhir_xstrdup(cfg->definitions)
+                                  : default_definitions();
+    int rc = -1;
+    s->cfg = *cfg;
+    so.path = cfg->db_path;
+    so.synchronous_full = cfg->durability_full;
+    if (store_env_open(&s->env, &so, err) == 0 &&
+        srv__search_setup(s, defs, 1, err) == 0) {
+        rc = 0;
+    }
+    free(defs);
+    srv_stop(s);
+    return rc;
+}
+
+int
 srv_port(const srv_server *s)
 {
     return s->port;
@@ -428,6 +451,7 @@ srv_stop(srv_server *s)
     }
     store_env_close(s->env);
     prof_registry_free(s->prof);
+    search_registry_free(s->search);
     free(s->capability);
     free(s->capability_pretty);
     free(s);

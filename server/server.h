@@ -25,6 +25,7 @@ typedef struct srv_config {
     int default_count;       /* page size when _count is absent */
     int max_count;           /* largest _count honoured */
     int durability_full;     /* synchronous=FULL (1) or NORMAL (0) */
+    int reindex;             /* --reindex: rebuild the index, then exit */
 } srv_config;
 
 /* Fills the defaults. */
@@ -46,6 +47,9 @@ typedef struct srv_server srv_server;
  * (database), not-found (definitions), exception (cannot listen). */
 int srv_start(srv_server **out, const srv_config *cfg,
               fhir_err *err) FHIR_MUST_CHECK;
+/* Rebuilds every index row from the stored bodies (--reindex), without
+ * serving. Errors as srv_start(). */
+int srv_reindex(const srv_config *cfg, fhir_err *err) FHIR_MUST_CHECK;
 /* The TCP port actually bound (useful with port 0). */
 int srv_port(const srv_server *s);
 /* Stops listening, waits for requests in flight, closes the store.

@@ -19,6 +19,7 @@ struct srv_server {
     srv_config cfg;
     store_env *env;
     prof_registry *prof;
+    search_registry *search;
     struct mg_context *mg;
     int port;
     int64_t started_us;
@@ -128,6 +129,16 @@ void srv__reply_issue(srv_req *r, int status, fhir_issue issue, const char *fmt,
 /* ---- capability.c --------------------------------------------------- */
 /* Builds the CapabilityStatement from the interaction table, once. */
 void srv__capability_build(srv_server *s);
+
+/* ---- index.c -------------------------------------------------------- */
+/* Loads the search registry, numbers its parameters in the store and
+ * reindexes when the indexed definitions changed (or were never applied).
+ * `force` reindexes regardless. */
+int srv__search_setup(srv_server *s, const char *defs, int force,
+                      fhir_err *err);
+/* The index rows of `res` (of served type `type`), from `a`. */
+void srv__index(srv_server *s, int type, const cJSON *res, fhir_rows *out,
+                fhir_arena *a);
 
 /* ---- load.c --------------------------------------------------------- */
 /* Stores every resource of the Bundle file in one transaction: entries

@@ -47,6 +47,33 @@ static const char *const stmt_sql[ST__COUNT] = {
         "WHERE h.hid >= ?2 AND h.hid < ?3 ORDER BY h.hid DESC LIMIT ?4",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_LAST_TIME] = "SELECT max(hid) FROM history",
+    [ST_DEL_TOKEN] =
+        "DELETE FROM idx_token WHERE rid = ?1 RETURNING param, sys, code",
+    [ST_DEL_STRING] = "DELETE FROM idx_string WHERE rid = ?1 RETURNING param",
+    [ST_DEL_DATE] = "DELETE FROM idx_date WHERE rid = ?1 RETURNING param",
+    [ST_DEL_REF] = "DELETE FROM idx_ref WHERE rid = ?1 RETURNING param, ref",
+    [ST_DEL_URI] = "DELETE FROM idx_uri WHERE rid = ?1 RETURNING param",
+    [ST_INS_TOKEN] = "INSERT OR IGNORE INTO idx_token(rid, param, sys, code) "
+                     "VALUES (?1, ?2, ?3, ?4)",
+    [ST_INS_STRING] = "INSERT OR IGNORE INTO idx_string(rid, param, norm, "
+                      "text) VALUES (?1, ?2, ?3, ?4)",
+    [ST_INS_DATE] = "INSERT OR IGNORE INTO idx_date(rid, param, lo, hi) "
+                    "VALUES (?1, ?2, ?3, ?4)",
+    [ST_INS_REF] = "INSERT OR IGNORE INTO idx_ref(rid, param, ref) "
+                   "VALUES (?1, ?2, ?3)",
+    [ST_INS_URI] = "INSERT OR IGNORE INTO idx_uri(rid, param, uri) "
+                   "VALUES (?1, ?2, ?3)",
+    [ST_SYS_FIND] = "SELECT id FROM sysdict WHERE uri = ?1",
+    [ST_SYS_INSERT] = "INSERT INTO sysdict(uri) VALUES (?1)",
+    [ST_CNT_TOKEN] = "INSERT INTO cnt_token(param, sys, code, n) "
+                     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(param, code, sys) "
+                     "DO UPDATE SET n = n + ?4",
+    [ST_CNT_REF] = "INSERT INTO cnt_ref(param, ref, n) VALUES (?1, ?2, ?3) "
+                   "ON CONFLICT(param, ref) DO UPDATE SET n = n + ?3",
+    [ST_CNT_PARAM] = "INSERT INTO cnt_param(param, n) VALUES (?1, ?2) "
+                     "ON CONFLICT(param) DO UPDATE SET n = n + ?2",
+    [ST_CNT_TYPE] = "INSERT INTO cnt_type(type, n) VALUES (?1, ?2) "
+                    "ON CONFLICT(type) DO UPDATE SET n = n + ?2",
     [ST_COMMIT] = "COMMIT",
 };
 
@@ -61,6 +88,47 @@ static const char *const migrations[] = {
     "type INTEGER NOT NULL, version INTEGER NOT NULL, method INTEGER NOT "
     "NULL, body BLOB, UNIQUE(rid, version));"
     "CREATE INDEX history_type ON history(type, hid);",
+
+    /* 1 -> 2: search. Index rows are keyed by rid first (a resource's
+     * rows are one range: cheap to replace, and a filter on a candidate
+     * is one lookup); the _q indexes serve lookups by value. Counts are
+     * kept so the planner knows how selective a condition is. */
+    "CREATE TABLE setting(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE sparam(num INTEGER PRIMARY KEY, key TEXT NOT NULL "
+    "UNIQUE);"
+    "CREATE TABLE sysdict(id INTEGER PRIMARY KEY, uri TEXT NOT NULL "
+    "UNIQUE);"
+    "CREATE TABLE idx_token(rid INTEGER NOT NULL, param INTEGER NOT NULL, "
+    "sys INTEGER NOT NULL, code TEXT NOT NULL, "
+    "PRIMARY KEY(rid, param, sys, code)) WITHOUT ROWID;"
+    "CREATE INDEX idx_token_q ON idx_token(param, code, sys, rid);"
+    "CREATE TABLE idx_string(rid INTEGER NOT NULL, param INTEGER NOT NULL, "
+    "norm TEXT NOT NULL, text TEXT NOT NULL, "
+    "PRIMARY KEY(rid, param, norm, text)) WITHOUT ROWID;"
+    "CREATE INDEX idx_string_q ON idx_string(param, norm, rid);"
+    "CREATE TABLE idx_date(rid INTEGER NOT NULL, param INTEGER NOT NULL, "
+    "lo INTEGER NOT NULL, hi INTEGER NOT NULL, "
+    "PRIMARY KEY(rid, param, lo, hi)) WITHOUT ROWID;"
+    "CREATE INDEX idx_date_q ON idx_date(param, lo, hi, rid);"
+    "CREATE TABLE idx_ref(rid INTEGER NOT NULL, param INTEGER NOT NULL, "
+    "ref TEXT NOT NULL, PRIMARY KEY(rid, param, ref)) WITHOUT ROWID;"
+    "CREATE INDEX idx_ref_q ON idx_ref(param, ref, rid);"
+    "CREATE TABLE idx_uri(rid INTEGER NOT NULL, param INTEGER NOT NULL, "
+    "uri TEXT NOT NULL, PRIMARY KEY(rid, param, uri)) WITHOUT ROWID;"
+    "CREATE INDEX idx_uri_q ON idx_uri(param, uri, rid);"
+    "CREATE TABLE cnt_token(param INTEGER NOT NULL, sys INTEGER NOT NULL, "
+    "code TEXT NOT NULL, n INTEGER NOT NULL, "
+    "PRIMARY KEY(param, code, sys)) WITHOUT ROWID;"
+    "CREATE TABLE cnt_ref(param INTEGER NOT NULL, ref TEXT NOT NULL, "
+    "n INTEGER NOT NULL, PRIMARY KEY(param, ref)) WITHOUT ROWID;"
+    "CREATE TABLE cnt_param(param INTEGER PRIMARY KEY, n INTEGER NOT NULL);"
+    "CREATE TABLE cnt_type(type INTEGER PRIMARY KEY, n INTEGER NOT NULL);"
+    "CREATE INDEX resource_type ON resource(type, hid);"
+    "INSERT INTO cnt_type SELECT type, count(*) FROM resource "
+    "WHERE deleted = 0 GROUP BY type;"
+    /* Resources stored before search existed have no rows yet. */
+    "INSERT INTO setting SELECT 'reindex', 'needed' "
+    "WHERE EXISTS (SELECT 1 FROM resource);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -669,7 +737,9 @@ store_tx_put(store_put_result *out, store_tx *tx, const store_put *in,
     fhir_resource_stamp(in->resource, in->id, version, hid);
     fhir_json_write(&b, in->resource, 0);
     if (write_version(&f, tx, in->type, in->id, version, hid, in->method,
-                      b.data, b.len, err) != 0) {
+                      b.data, b.len, err) != 0 ||
+        store__rows_write(tx->env, f.rid, in->type, in->rows, was_live ? 0 : 1,
+                          err) != 0) {
         fhir_buf_clear(&b);
         return -1;
     }
@@ -707,7 +777,8 @@ store_tx_delete(store_del_result *out, store_tx *tx, int type, const char *id,
     }
     int64_t hid = next_time(tx->env);
     if (write_version(&f, tx, type, id, f.version + 1, hid, STORE_METHOD_DELETE,
-                      NULL, 0, err) != 0) {
+                      NULL, 0, err) != 0 ||
+        store__rows_write(tx->env, f.rid, type, NULL, -1, err) != 0) {
         return -1;
     }
     out->version = f.version + 1;

@@ -121,6 +121,7 @@ typedef struct store_put {
     int64_t if_match;    /* >0: the current version must be this one */
     int create_only;     /* 1: fail (duplicate) when the id exists (POST) */
     store_method method; /* recorded in history (POST, PUT, PATCH) */
+    const fhir_rows *rows; /* the resource's index rows (may be NULL) */
 } store_put;
 
 typedef struct store_put_result {
@@ -142,11 +143,36 @@ typedef struct store_del_result {
     int already; /* 1: was already deleted, nothing written */
 } store_del_result;
 
-/* Deletes `type`/`id` logically (a new version without a body). Errors:
+/* Deletes `type`/`id` logically (a new version without a body) and
+ * removes its index rows. Errors:
  * not-found (never existed), conflict (if_match > 0 and not current). */
 int store_tx_delete(store_del_result *out, store_tx *tx, int type,
                     const char *id, int64_t if_match,
                     fhir_err *err) FHIR_MUST_CHECK;
+
+/* ---- search parameters and index rows -------------------------------- */
+
+/* The persistent number of search parameter `key`, created on first use.
+ * Call at start-up, before serving. */
+int store_param_num(int *out, store_env *env, const char *key,
+                    fhir_err *err) FHIR_MUST_CHECK;
+
+/* A small persistent setting (e.g. the signature of the index
+ * definitions); *out is malloc'd, NULL when unset. */
+int store_setting_get(char **out, store_env *env, const char *key,
+                      fhir_err *err) FHIR_MUST_CHECK;
+int store_setting_set(store_env *env, const char *key, const char *value,
+                      fhir_err *err) FHIR_MUST_CHECK;
+
+/* Computes the index rows of one stored body (for store_reindex). */
+typedef void (*store_rows_fn)(void *ctx, int type, const char *body, size_t len,
+                              fhir_rows *out, fhir_arena *a);
+
+/* Rebuilds every index row and count from the stored bodies of the live
+ * resources, in transactions of a few thousand resources; *count gets the
+ * number of resources indexed. */
+int store_reindex(store_env *env, store_rows_fn fn, void *ctx, int64_t *count,
+                  fhir_err *err) FHIR_MUST_CHECK;
 
 /* Reads inside the transaction (sees its own writes). */
 int store_tx_read(store_res *out, store_tx *tx, int type, const char *id,

@@ -1,7 +1,7 @@
 /* store/store_int.h - what the store's files share: the schema, the
  * connection wrapper with its statement cache, and helpers.
  *
- * Schema (PRAGMA user_version 1):
+ * Schema (PRAGMA user_version 2; store.c holds the migrations):
  *
  *   rtype(code INTEGER PRIMARY KEY, name TEXT UNIQUE)
  *       resource type names to small codes, so codes never depend on the
@@ -15,6 +15,18 @@
  *       microseconds: the single writer keeps it strictly increasing, so
  *       history order, paging cursors and _since all use the primary key.
  *       `body` is the JSON exactly as served (NULL for a delete).
+ *   sparam(num, key)        search parameter keys to small numbers
+ *   sysdict(id, uri)        token systems to small numbers
+ *   idx_token(rid, param, sys, code)   PK by rid; idx_token_q by value
+ *   idx_string(rid, param, norm, text) norm: case/accent folded
+ *   idx_date(rid, param, lo, hi)       UTC microsecond ranges
+ *   idx_ref(rid, param, ref)           "Type/id" or absolute URL
+ *   idx_uri(rid, param, uri)
+ *       the index rows of each live resource (none for deleted ones).
+ *   cnt_token, cnt_ref, cnt_param, cnt_type
+ *       how many live resources have a token / reference value, any value
+ *       of a parameter, or a type: the planner's selectivity estimates.
+ *   setting(key, value)     e.g. the signature of the indexed definitions
  */
 #ifndef STORE_STORE_INT_H
 #define STORE_STORE_INT_H
@@ -24,7 +36,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Statements prepared once per connection, by number. */
 enum store_stmt {
@@ -39,6 +51,22 @@ enum store_stmt {
     ST_HIST_SYSTEM,
     ST_BEGIN,
     ST_LAST_TIME,
+    ST_DEL_TOKEN,
+    ST_DEL_STRING,
+    ST_DEL_DATE,
+    ST_DEL_REF,
+    ST_DEL_URI,
+    ST_INS_TOKEN,
+    ST_INS_STRING,
+    ST_INS_DATE,
+    ST_INS_REF,
+    ST_INS_URI,
+    ST_SYS_FIND,
+    ST_SYS_INSERT,
+    ST_CNT_TOKEN,
+    ST_CNT_REF,
+    ST_CNT_PARAM,
+    ST_CNT_TYPE,
     ST_COMMIT,
     ST__COUNT
 };
@@ -77,6 +105,12 @@ sqlite3_stmt *store__stmt(store_conn *c, enum store_stmt id, fhir_err *err);
 void store__done(sqlite3_stmt *st);
 /* Maps an SQLite result code to an fhir_err; returns -1. */
 int store__fail(fhir_err *err, sqlite3 *db, int rc, const char *what);
+/* Replaces the index rows of resource `rid` (of served type `type`) by
+ * `rows` (NULL or empty: none, as for a delete) and keeps the counts;
+ * `live_delta` is +1 when the resource becomes live, -1 when it is
+ * deleted, else 0. Runs inside the open write transaction. */
+int store__rows_write(store_env *env, int64_t rid, int type,
+                      const fhir_rows *rows, int live_delta, fhir_err *err);
 /* Served type index of an rtype code, or -1. */
 int store__type_of_code(const store_env *env, int code);
 

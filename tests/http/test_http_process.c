@@ -334,6 +334,14 @@ process_load__example_clinic_once(void **state)
     assert_string_equal(th_str(r->json, "meta.versionId"), "1");
     th_free(r);
     stop(&c, SIGTERM);
+    /* --reindex rebuilds the search index from the stored bodies, exits 0 */
+    const char *re[] = {"--db", db, "--reindex", NULL};
+    assert_int_equal(spawn(&c, re, NULL), 0 + 0);
+    char *log = read_log(&c);
+    if (strstr(log, "reindexed 18 resources") == NULL) {
+        fail_msg("--reindex said: %s", log);
+    }
+    free(log);
     free(db);
 }
 

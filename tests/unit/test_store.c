@@ -301,7 +301,7 @@ store_env__open_creates_schema(void **state)
     sqlite3_stmt *st = NULL;
 
     assert_int_equal(store_env_is_empty(f->env), 1);
-    assert_int_equal(pragma_user_version(f->path), 1);
+    assert_int_equal(pragma_user_version(f->path), 2); /* schema version */
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL),
                      SQLITE_OK);
     assert_int_equal(
@@ -329,7 +329,7 @@ store_env__reopen_keeps_data(void **state)
     put_task(f, "t1", "requested", &first);
     close_env(f);
     assert_int_equal(open_env(f), 0);
-    assert_int_equal(pragma_user_version(f->path), 1);
+    assert_int_equal(pragma_user_version(f->path), 2);
     assert_int_equal(store_env_is_empty(f->env), 0);
     assert_int_equal(store_read(&res, f->db, f->task, "t1", 0, &err), 0);
     assert_int_equal(res.version, 1);
@@ -418,6 +418,57 @@ store_env__open_newer_schema_is_not_supported(void **state)
     assert_int_equal(pragma_user_version(p), 99);
 }
 
+/* A database written by schema 1 (before search) is migrated forward on
+ * open, keeps its data and asks for a reindex. */
+static void
+store_env__migrates_schema_1(void **state)
+{
+    struct fixture *f = *state;
+    char p[192];
+    sqlite3 *db = NULL;
+    store_env *env = NULL;
+    store_opts o = STORE_OPTS_INIT;
+    fhir_err err = FHIR_ERR_INIT;
+    char *v = NULL;
+
+    snprintf(p, sizeof(p), "%s/v1.db", f->dir);
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "CREATE TABLE rtype(code INTEGER PRIMARY KEY, name TEXT NOT NULL "
+            "UNIQUE);"
+            "CREATE TABLE resource(rid INTEGER PRIMARY KEY, type INTEGER NOT "
+            "NULL, id TEXT NOT NULL, version INTEGER NOT NULL, hid INTEGER "
+            "NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, UNIQUE(type, id));"
+            "CREATE TABLE history(hid INTEGER PRIMARY KEY, rid INTEGER NOT "
+            "NULL, type INTEGER NOT NULL, version INTEGER NOT NULL, method "
+            "INTEGER NOT NULL, body BLOB, UNIQUE(rid, version));"
+            "CREATE INDEX history_type ON history(type, hid);"
+            "INSERT INTO rtype(code, name) VALUES (7, 'Task');"
+            "INSERT INTO resource VALUES (1, 7, 'old', 1, 1000, 0);"
+            "INSERT INTO history VALUES (1000, 1, 7, 1, 1, "
+            "'{\"resourceType\":\"Task\",\"id\":\"old\"}');"
+            "PRAGMA user_version = 1;",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    o.path = p;
+    assert_int_equal(store_env_open(&env, &o, &err), 0);
+    assert_int_equal(pragma_user_version(p), 2);
+    assert_int_equal(store_setting_get(&v, env, "reindex", &err), 0);
+    assert_non_null(v);
+    free(v);
+    store_db *rdb = NULL;
+    store_res res;
+    assert_int_equal(store_db_open(&rdb, env, &err), 0);
+    assert_int_equal(store_read(&res, rdb, f->task, "old", 0, &err), 0);
+    assert_int_equal(res.version, 1);
+    store_res_clear(&res);
+    store_db_close(rdb);
+    store_env_close(env);
+}
+
 static void
 store_env__is_empty_counts_deleted(void **state)
 {
@@ -463,7 +514,7 @@ store_tx__put_create(void **state)
     fhir_err err = FHIR_ERR_INIT;
     cJSON *t = task_new("requested");
     store_tx *tx = NULL;
-    store_put in = {f->task, "t1", t, 0, 0, STORE_METHOD_PUT};
+    store_put in = {f->task, "t1", t, 0, 0, STORE_METHOD_PUT, NULL};
     char when[40];
 
     assert_int_equal(store_tx_begin(&tx, f->env, &err), 0);
@@ -751,7 +802,7 @@ store_tx__rollback_leaves_nothing(void **state)
     store_res res;
     fhir_err err = FHIR_ERR_INIT;
     cJSON *t = task_new("requested");
-    store_put in = {f->task, "t1", t, 0, 0, STORE_METHOD_PUT};
+    store_put in = {f->task, "t1", t, 0, 0, STORE_METHOD_PUT, NULL};
 
     assert_int_equal(store_tx_begin(&tx, f->env, &err), 0);
     assert_int_equal(store_tx_put(&r, tx, &in, &err), 0);
@@ -782,7 +833,7 @@ store_tx__rollback_of_update_keeps_old_version(void **state)
     store_res res;
     fhir_err err = FHIR_ERR_INIT;
     cJSON *t = task_new("accepted");
-    store_put in = {f->task, "t1", t, 0, 0, STORE_METHOD_PUT};
+    store_put in = {f->task, "t1", t, 0, 0, STORE_METHOD_PUT, NULL};
 
     put_task(f, "t1", "requested", NULL);
     assert_int_equal(store_tx_begin(&tx, f->env, &err), 0);
@@ -813,7 +864,7 @@ store_tx__many_writes_in_one_tx(void **state)
     for (int i = 0; i < 50; i++) {
         store_put_result r;
         cJSON *t = task_new("requested");
-        store_put in = {f->task, id, t, 0, 0, STORE_METHOD_POST};
+        store_put in = {f->task, id, t, 0, 0, STORE_METHOD_POST, NULL};
 
         snprintf(id, sizeof(id), "t%d", i % 10);
         assert_int_equal(store_tx_put(&r, tx, &in, &err), 0);
@@ -1222,7 +1273,7 @@ store_db__uncommitted_is_invisible(void **state)
     store_put_result pr;
     fhir_err err = FHIR_ERR_INIT;
     cJSON *t = task_new("requested");
-    store_put in = {f->task, "t1", t, 0, 0, STORE_METHOD_PUT};
+    store_put in = {f->task, "t1", t, 0, 0, STORE_METHOD_PUT, NULL};
 
     assert_int_equal(store_tx_begin(&tx, f->env, &err), 0);
     assert_int_equal(store_tx_put(&pr, tx, &in, &err), 0);
@@ -1275,6 +1326,7 @@ main(void)
         T(store_env__open_missing_directory_is_no_store),
         T(store_env__open_junk_file_is_no_store),
         T(store_env__open_newer_schema_is_not_supported),
+        T(store_env__migrates_schema_1),
         T(store_env__is_empty_counts_deleted),
         T(store_env__check_ok),
         T(store_env__close_accepts_null),
