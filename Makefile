@@ -34,10 +34,11 @@ DEB_PKGS = gcc make pkg-config libcivetweb-dev libcjson-dev libsqlite3-dev \
 FHIR_SRC     = fhir/err.c fhir/mem.c fhir/json.c fhir/types.c fhir/time.c \
                fhir/build.c fhir/text.c fhir/fhirpath.c
 PROFILES_SRC = profiles/profiles.c
-SEARCH_SRC   = search/query.c search/registry.c search/index.c
-STORE_SRC    = store/store.c store/history.c store/index.c
+SEARCH_SRC   = search/query.c search/registry.c search/index.c search/plan.c
+STORE_SRC    = store/store.c store/history.c store/index.c store/query.c
 SERVER_SRC   = server/config.c server/server.c server/http.c server/rest.c \
-               server/capability.c server/load.c server/index.c
+               server/capability.c server/load.c server/index.c \
+               server/search.c
 MAIN_SRC     = server/main.c
 
 LIB_SRC  = $(FHIR_SRC) $(PROFILES_SRC) $(SEARCH_SRC) $(STORE_SRC) $(SERVER_SRC)

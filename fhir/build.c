@@ -8,6 +8,7 @@
 #include "fhir/fhir.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void
@@ -105,18 +106,19 @@ detach(cJSON *obj, const char *key)
     return cJSON_DetachItemFromObjectCaseSensitive(obj, key);
 }
 
-/* Puts `item` (named `key`) at the front of obj's member list. */
-static void
-push_front(cJSON *obj, const char *key, cJSON *item)
+void
+fhir_json_insert(cJSON *obj, int at, const char *key, cJSON *item)
 {
-    /* cJSON_InsertItemInArray() links object members too but leaves the
-     * name alone, so name the item first; with no members it appends. */
+    /* cJSON_InsertItemInArray() links object members too, but leaves the
+     * name alone (and refuses an unnamed item), so name it first. */
     if (!(item->type & cJSON_StringIsConst)) {
         cJSON_free(item->string);
     }
     item->string = fhir_xstrdup(key);
     item->type &= ~cJSON_StringIsConst;
-    cJSON_InsertItemInArray(obj, 0, item);
+    if (!cJSON_InsertItemInArray(obj, at, item)) {
+        cJSON_AddItemToObject(obj, key, item);
+    }
 }
 
 void
@@ -136,14 +138,59 @@ fhir_resource_stamp(cJSON *res, const char *id, int64_t version,
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "lastUpdated");
     cJSON *lu = cJSON_CreateString(when);
     cJSON *vi = cJSON_CreateString(vbuf);
-    push_front(meta, "lastUpdated", lu);
-    push_front(meta, "versionId", vi);
+    fhir_json_insert(meta, 0, "lastUpdated", lu);
+    fhir_json_insert(meta, 0, "versionId", vi);
 
     cJSON_Delete(detach(res, "id"));
     cJSON *rt = detach(res, "resourceType");
-    push_front(res, "meta", meta);
-    push_front(res, "id", cJSON_CreateString(id));
+    fhir_json_insert(res, 0, "meta", meta);
+    fhir_json_insert(res, 0, "id", cJSON_CreateString(id));
     if (rt != NULL) {
-        push_front(res, "resourceType", rt);
+        fhir_json_insert(res, 0, "resourceType", rt);
     }
+}
+
+/* ---- SQL with bound values ------------------------------------------ */
+
+void
+fhir_sql_add(fhir_sql *q, const char *fragment)
+{
+    fhir_buf_puts(&q->text, fragment);
+}
+
+static fhir_sqlval *
+sql_push(fhir_sql *q)
+{
+    if (q->n == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 16;
+        q->vals = fhir_xrealloc(q->vals, q->cap * sizeof(*q->vals));
+    }
+    fhir_buf_putc(&q->text, '?');
+    fhir_sqlval *v = &q->vals[q->n++];
+    memset(v, 0, sizeof(*v));
+    return v;
+}
+
+void
+fhir_sql_int(fhir_sql *q, int64_t v)
+{
+    sql_push(q)->i = v;
+}
+
+void
+fhir_sql_text(fhir_sql *q, const char *s, size_t len)
+{
+    fhir_sqlval *v = sql_push(q);
+    v->is_text = 1;
+    v->s = s;
+    v->len = len;
+}
+
+void
+fhir_sql_clear(fhir_sql *q)
+{
+    fhir_buf_clear(&q->text);
+    free(q->vals);
+    q->vals = NULL;
+    q->n = q->cap = 0;
 }

@@ -180,6 +180,10 @@ cJSON *fhir_json_number(const char *lexeme);
  * JSON (a stored resource) without parsing it. Copies text[0..len). */
 cJSON *fhir_json_raw(const char *text, size_t len);
 
+/* Inserts `item` as member `key` of `obj` at position `at` (appends when
+ * `at` is past the end). The item moves into obj. */
+void fhir_json_insert(cJSON *obj, int at, const char *key, cJSON *item);
+
 /* ------------------------------------------------------------------ */
 /* Resource types served, ids, time.                                   */
 
@@ -284,6 +288,34 @@ typedef struct fhir_rows {
     fhir_row *rows; /* arena-owned, distinct */
     size_t n, cap;
 } fhir_rows;
+
+/* A query built by search/ and run by store/: SQL text assembled from
+ * constant fragments only, and the values to bind to its `?`s in order.
+ * Request bytes only ever travel as values. */
+typedef struct fhir_sqlval {
+    int is_text; /* 1: text (s, len); 0: integer (i) */
+    int64_t i;
+    const char *s;
+    size_t len;
+} fhir_sqlval;
+
+typedef struct fhir_sql {
+    fhir_buf text;
+    fhir_sqlval *vals; /* malloc'd; fhir_sql_clear() frees */
+    size_t n, cap;
+} fhir_sql;
+
+#define FHIR_SQL_INIT                                                          \
+    {                                                                          \
+        FHIR_BUF_INIT, NULL, 0, 0                                              \
+    }
+
+/* Appends a constant SQL fragment (never request data). */
+void fhir_sql_add(fhir_sql *q, const char *fragment);
+/* Appends "?" and its value. The text is not copied: it must outlive q. */
+void fhir_sql_int(fhir_sql *q, int64_t v);
+void fhir_sql_text(fhir_sql *q, const char *s, size_t len);
+void fhir_sql_clear(fhir_sql *q);
 
 /* ------------------------------------------------------------------ */
 /* FHIRPath subset (fhir/fhirpath.c): enough to evaluate the expressions

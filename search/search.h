@@ -102,4 +102,78 @@ int search_param_num(const search_param *p);
 void search_index(fhir_rows *out, const search_registry *reg, int type,
                   const cJSON *res, fhir_arena *a);
 
+/* ---- searching -------------------------------------------------------- */
+
+typedef struct search_plan search_plan;
+
+typedef enum search_total {
+    SEARCH_TOTAL_DEFAULT = 0, /* accurate when cheap, else omitted */
+    SEARCH_TOTAL_NONE,
+    SEARCH_TOTAL_ESTIMATE,
+    SEARCH_TOTAL_ACCURATE
+} search_total;
+
+typedef enum search_summary {
+    SEARCH_SUMMARY_FALSE = 0,
+    SEARCH_SUMMARY_TRUE,
+    SEARCH_SUMMARY_COUNT,
+    SEARCH_SUMMARY_DATA,
+    SEARCH_SUMMARY_TEXT
+} search_summary;
+
+typedef struct search_opts {
+    int type_code;     /* the store's code of the searched type */
+    const char *base;  /* this server's base URL, for absolute references */
+    int default_count; /* page size without _count */
+    int max_count;     /* largest page size */
+    int strict;        /* Prefer: handling=strict */
+} search_opts;
+
+/* Parses a search of served type `type`. Result parameters (_count,
+ * _sort, _total, _summary, _elements, _cursor, and _format/_pretty which
+ * server/ reads) are taken as such; every other parameter is checked
+ * against the registry. Errors (invalid, not-supported; status 400) name
+ * the parameter: a malformed value, an unknown modifier or prefix, and,
+ * under strict handling, an unknown or unsupported parameter (otherwise
+ * those become warnings). Everything lives in `a`. */
+int search_plan_new(search_plan **out, const search_registry *reg, int type,
+                    const search_query *q, const search_opts *opts,
+                    fhir_arena *a, fhir_err *err) FHIR_MUST_CHECK;
+
+/* Warnings for ignored parameters (lenient handling); *out borrowed. */
+size_t search_plan_warnings(const search_plan *p, const char *const **out);
+int search_plan_page_size(const search_plan *p);
+search_total search_plan_total(const search_plan *p);
+search_summary search_plan_summary(const search_plan *p);
+/* The _elements list ("a,b"), or NULL. */
+const char *search_plan_elements(const search_plan *p);
+
+/* The conditions' selectivity: for condition i, SQL returning one
+ * integer, the number of resources it matches as the counts know it
+ * (returns 0 and leaves out empty when the condition has no count). */
+size_t search_plan_nconds(const search_plan *p);
+int search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out);
+void search_plan_set_estimate(search_plan *p, size_t i, int64_t n);
+/* SQL for the number of resources of the type (the base of estimates). */
+void search_plan_type_count_sql(const search_plan *p, fhir_sql *out);
+void search_plan_set_type_count(search_plan *p, int64_t n);
+
+/* The page: rows (rid, id, hid, body, cursor key...) in result order,
+ * page size + 1 of them so the caller knows whether a next page exists.
+ * Uses the estimates to choose which condition drives the query. */
+void search_plan_page_sql(const search_plan *p, fhir_sql *out);
+/* SQL returning the exact number of matches. */
+void search_plan_count_sql(const search_plan *p, fhir_sql *out);
+/* 1 when the exact number of matches is known from the estimates alone
+ * (a single counted condition, or none), with *n set. */
+int search_plan_count_known(const search_plan *p, int64_t *n);
+/* The sort-key columns that follow the four fixed ones in page rows,
+ * and whether key k is text (else an integer). */
+size_t search_plan_nkeys(const search_plan *p);
+int search_plan_key_is_text(const search_plan *p, size_t k);
+/* The _cursor value that continues after a row with these key values
+ * (a text value with s == NULL stands for SQL NULL) and rid; from `a`. */
+const char *search_plan_cursor(const search_plan *p, const fhir_sqlval *keys,
+                               int64_t rid, fhir_arena *a);
+
 #endif

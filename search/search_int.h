@@ -52,3 +52,83 @@ struct search_registry {
 };
 
 #endif
+
+/* ---- plans (plan.c) --------------------------------------------------- */
+
+typedef enum search_mod {
+    SEARCH_MOD_NONE = 0,
+    SEARCH_MOD_MISSING,
+    SEARCH_MOD_NOT,
+    SEARCH_MOD_TEXT,
+    SEARCH_MOD_EXACT,
+    SEARCH_MOD_CONTAINS,
+    SEARCH_MOD_OF_TYPE,
+    SEARCH_MOD_IDENTIFIER,
+    SEARCH_MOD_TYPE, /* reference:Type */
+    SEARCH_MOD_BELOW,
+    SEARCH_MOD_ABOVE
+} search_mod;
+
+typedef enum search_prefix {
+    SEARCH_PFX_EQ = 0,
+    SEARCH_PFX_NE,
+    SEARCH_PFX_GT,
+    SEARCH_PFX_LT,
+    SEARCH_PFX_GE,
+    SEARCH_PFX_LE,
+    SEARCH_PFX_SA,
+    SEARCH_PFX_EB,
+    SEARCH_PFX_AP
+} search_prefix;
+
+/* One value of a condition (values of a condition are ORed). */
+typedef struct search_value {
+    const char *sys;   /* token: NULL any system, "" no system */
+    const char *code;  /* token code (NULL: any code of sys); string
+                          (normalised, or as given for :exact); reference
+                          "Type/id" or URL; uri; _id */
+    const char **alts; /* reference by bare id: "Type/id" per target */
+    size_t nalts;
+    search_prefix prefix;
+    int64_t lo, hi; /* date range (UTC microseconds, half-open) */
+} search_value;
+
+typedef struct search_cond {
+    const struct search_param *param;
+    search_mod mod;
+    int missing;        /* :missing=true (1) / false (0) */
+    search_value *vals; /* ORed */
+    size_t nvals;
+    int64_t estimate; /* -1 unknown */
+    int exact;        /* estimate is the exact number of matches */
+} search_cond;
+
+typedef struct search_sort {
+    const struct search_param *param;
+    int desc;
+} search_sort;
+
+#define SEARCH_MAX_SORT 8
+
+struct search_plan {
+    const search_registry *reg;
+    int type;
+    search_opts opts;
+    search_cond *conds; /* ANDed */
+    size_t nconds;
+    search_sort sort[SEARCH_MAX_SORT];
+    size_t nsort;
+    int count;
+    search_total total;
+    search_summary summary;
+    const char *elements;
+    const char **warnings;
+    size_t nwarnings;
+    int64_t type_count;
+    /* _cursor: key values and rid of the last row of the previous page */
+    fhir_sqlval *cursor_keys;
+    size_t ncursor;
+    int64_t cursor_rid;
+    int has_cursor;
+    fhir_arena *a;
+};

@@ -32,6 +32,19 @@ has(const char *code)
     return 0;
 }
 
+/* 1 when an earlier row of the table has the same code (an interaction
+ * may be routed twice, as search by GET and by POST). */
+static int
+listed_before(int i)
+{
+    for (int k = 0; k < i; k++) {
+        if (strcmp(srv_interactions[k].code, srv_interactions[i].code) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void
 srv__capability_build(srv_server *s)
 {
@@ -69,7 +82,8 @@ srv__capability_build(srv_server *s)
         cJSON_AddStringToObject(res, "profile", profile);
         cJSON *list = cJSON_AddArrayToObject(res, "interaction");
         for (int i = 0; i < srv_ninteractions; i++) {
-            if (srv_interactions[i].level == SRV_LEVEL_TYPE) {
+            if (srv_interactions[i].level == SRV_LEVEL_TYPE &&
+                !listed_before(i)) {
                 add_code(list, srv_interactions[i].code);
             }
         }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- shared checks -------------------------------------------------- */
 
@@ -557,6 +558,63 @@ do_history(srv_req *r)
     return 0;
 }
 
+/* ---- search ---------------------------------------------------------- */
+
+static int
+do_search(srv_req *r)
+{
+    return srv__search(r, &r->query);
+}
+
+/* POST /fhir/{type}/_search: parameters in a form body, plus any in the
+ * URL (R4 http.html#search: both together are the search). */
+static int
+do_search_post(srv_req *r)
+{
+    const char *ct = srv__header(r, "Content-Type");
+    char buf[16384];
+    fhir_buf body = FHIR_BUF_INIT;
+    search_query form, all;
+    fhir_err err = FHIR_ERR_INIT;
+    int n, rc = -1;
+    if (ct == NULL ||
+        strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+        srv__reply_issue(r, 415, FHIR_ISSUE_NOT_SUPPORTED,
+                         "POST _search takes an "
+                         "application/x-www-form-urlencoded body");
+        return -1;
+    }
+    while ((n = mg_read(r->conn, buf, sizeof(buf))) > 0) {
+        if (body.len + (size_t)n > r->srv->cfg.max_body) {
+            fhir_buf_clear(&body);
+            mg_disable_keep_alive(r->conn);
+            srv__reply_issue(r, 413, FHIR_ISSUE_TOO_LONG,
+                             "Request body is over the limit of %zu bytes",
+                             r->srv->cfg.max_body);
+            return -1;
+        }
+        fhir_buf_append(&body, buf, (size_t)n);
+    }
+    if (search_query_parse(&form, r->a, body.data ? body.data : "", body.len,
+                           &err) != 0) {
+        srv__reply_err(r, &err);
+        goto done;
+    }
+    all.n = r->query.n + form.n;
+    all.params = fhir_arena_alloc(r->a, (all.n + 1) * sizeof(search_pair));
+    if (r->query.n > 0) {
+        memcpy(all.params, r->query.params, r->query.n * sizeof(search_pair));
+    }
+    if (form.n > 0) {
+        memcpy(all.params + r->query.n, form.params,
+               form.n * sizeof(search_pair));
+    }
+    rc = srv__search(r, &all);
+done:
+    fhir_buf_clear(&body);
+    return rc;
+}
+
 /* ---- capabilities --------------------------------------------------- */
 
 static int
@@ -581,6 +639,9 @@ const srv_interaction srv_interactions[] = {
      do_history},
     {"history-type", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE_HIST, SRV_GET, do_history},
     {"create", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE, SRV_POST, do_create},
+    {"search-type", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE, SRV_GET, do_search},
+    {"search-type", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE_SEARCH, SRV_POST,
+     do_search_post},
     {"history-system", SRV_LEVEL_SYSTEM, SRV_SHAPE_HIST_SYS, SRV_GET,
      do_history},
 };

@@ -144,6 +144,9 @@ classify(srv_req *r)
         }
         return SRV_SHAPE_TYPE;
     case 2:
+        if (strcmp(s[1], "_search") == 0) {
+            return SRV_SHAPE_TYPE_SEARCH;
+        }
         return strcmp(s[1], "_history") == 0 ? SRV_SHAPE_TYPE_HIST
                                              : SRV_SHAPE_INSTANCE;
     case 3:

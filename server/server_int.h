@@ -71,14 +71,15 @@ typedef int (*srv_handler)(srv_req *r);
 
 /* Path shapes below the base. */
 typedef enum srv_shape {
-    SRV_SHAPE_BASE,      /* /fhir */
-    SRV_SHAPE_METADATA,  /* /fhir/metadata */
-    SRV_SHAPE_HIST_SYS,  /* /fhir/_history */
-    SRV_SHAPE_TYPE,      /* /fhir/Task */
-    SRV_SHAPE_TYPE_HIST, /* /fhir/Task/_history */
-    SRV_SHAPE_INSTANCE,  /* /fhir/Task/1 */
-    SRV_SHAPE_INST_HIST, /* /fhir/Task/1/_history */
-    SRV_SHAPE_VERSION,   /* /fhir/Task/1/_history/2 */
+    SRV_SHAPE_BASE,        /* /fhir */
+    SRV_SHAPE_METADATA,    /* /fhir/metadata */
+    SRV_SHAPE_HIST_SYS,    /* /fhir/_history */
+    SRV_SHAPE_TYPE,        /* /fhir/Task */
+    SRV_SHAPE_TYPE_HIST,   /* /fhir/Task/_history */
+    SRV_SHAPE_TYPE_SEARCH, /* /fhir/Task/_search */
+    SRV_SHAPE_INSTANCE,    /* /fhir/Task/1 */
+    SRV_SHAPE_INST_HIST,   /* /fhir/Task/1/_history */
+    SRV_SHAPE_VERSION,     /* /fhir/Task/1/_history/2 */
     SRV_SHAPE_NONE
 } srv_shape;
 
@@ -139,6 +140,10 @@ int srv__search_setup(srv_server *s, const char *defs, int force,
 /* The index rows of `res` (of served type `type`), from `a`. */
 void srv__index(srv_server *s, int type, const cJSON *res, fhir_rows *out,
                 fhir_arena *a);
+
+/* ---- search.c ------------------------------------------------------- */
+/* Answers a search of r->type with the parameters q. */
+int srv__search(srv_req *r, const search_query *q);
 
 /* ---- load.c --------------------------------------------------------- */
 /* Stores every resource of the Bundle file in one transaction: entries

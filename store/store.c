@@ -421,6 +421,12 @@ store_env_check(store_env *env, fhir_err *err)
 }
 
 int
+store_type_code(const store_env *env, int type)
+{
+    return type >= 0 && type < env->ntypes ? env->type_code[type] : -1;
+}
+
+int
 store_db_open(store_db **out, store_env *env, fhir_err *err)
 {
     store_db *db = fhir_xcalloc(1, sizeof(*db));

@@ -43,6 +43,9 @@ int store_env_is_empty(store_env *env);
 /* Rewrites nothing; runs PRAGMA integrity_check. 0 when "ok". */
 int store_env_check(store_env *env, fhir_err *err) FHIR_MUST_CHECK;
 
+/* The store's persistent code of served type `type` (for search/'s SQL). */
+int store_type_code(const store_env *env, int type);
+
 /* A read connection for the calling thread. */
 int store_db_open(store_db **out, store_env *env,
                   fhir_err *err) FHIR_MUST_CHECK;
@@ -101,6 +104,23 @@ typedef int (*store_hist_cb)(void *ctx, const store_hist_entry *e);
  * resource that never existed). */
 int store_history(store_db *db, const store_hist_query *q, store_hist_cb cb,
                   void *ctx, fhir_err *err) FHIR_MUST_CHECK;
+
+/* ---- queries built by search/ ------------------------------------------ */
+
+typedef struct store_row store_row;
+/* Column `col` of a result row as an integer / as text (NULL when SQL
+ * NULL); valid only during the callback. */
+int64_t store_row_int(const store_row *row, int col);
+const char *store_row_text(const store_row *row, int col, size_t *len);
+int store_row_is_null(const store_row *row, int col);
+
+/* Called once per row; a non-zero return stops the query. */
+typedef int (*store_row_cb)(void *ctx, const store_row *row);
+
+/* Runs a query built by search/ on the thread's read connection,
+ * binding its values in order. Errors: transient, exception. */
+int store_query(store_db *db, const fhir_sql *q, store_row_cb cb, void *ctx,
+                fhir_err *err) FHIR_MUST_CHECK;
 
 /* ---- writing -------------------------------------------------------- */
 

@@ -1,0 +1,1268 @@
+/* search/plan.c - from a search's query parameters to SQL.
+ *
+ * Parsing checks every parameter against the registry and turns it into a
+ * condition (parameter, modifier, ORed values) following R4 search.html:
+ * token [system]|[code] with :not :missing :text :of-type; string
+ * starts-with (case- and accent-insensitive) with :exact :contains; date
+ * prefixes eq ne gt lt ge le sa eb ap over ranges; reference Type/id, id,
+ * absolute URL, :Type, :identifier; uri with :below :above; the escapes
+ * \, \| \$ \\. Conditions on the same parameter given twice are ANDed.
+ *
+ * SQL is assembled from constant fragments; every request value is a bound
+ * value. One condition - the most selective by the counts the store keeps
+ * - drives the query; the others filter each candidate by its rid, which
+ * is one primary-key lookup in the rid-first index tables.
+ */
+#include "search/search.h"
+#include "search/search_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEARCH_MAX_VALUES 100 /* ORed values in one parameter */
+#define SEARCH_MAX_CONDS 64   /* ANDed conditions in one search */
+#define ESTIMATE_PROBE 10000  /* bounded counting of uncounted conditions */
+
+/* ---- values --------------------------------------------------------- */
+
+/* Splits s at unescaped `sep`; pieces keep their escapes. */
+static size_t
+split(const char **out, size_t max, fhir_arena *a, const char *s, char sep)
+{
+    size_t n = 0;
+    const char *start = s;
+    for (const char *p = s;; p++) {
+        if (*p == '\\' && p[1] != '\0') {
+            p++;
+            continue;
+        }
+        if (*p == sep || *p == '\0') {
+            if (n == max) {
+                return max + 1;
+            }
+            out[n++] = fhir_arena_strndup(a, start, (size_t)(p - start));
+            if (*p == '\0') {
+                break;
+            }
+            start = p + 1;
+        }
+    }
+    return n;
+}
+
+/* Removes the escapes \, \| \$ \\ (R4 search.html#escaping). */
+static const char *
+unescape(fhir_arena *a, const char *s)
+{
+    char *out = fhir_arena_alloc(a, strlen(s) + 1), *q = out;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p == '\\' &&
+            (p[1] == ',' || p[1] == '|' || p[1] == '$' || p[1] == '\\')) {
+            p++;
+        }
+        *q++ = *p;
+    }
+    *q = '\0';
+    return out;
+}
+
+static const char *
+normalize(fhir_arena *a, const char *s)
+{
+    fhir_buf b = FHIR_BUF_INIT;
+    fhir_str_normalize(&b, s);
+    const char *out = fhir_arena_strndup(a, b.data ? b.data : "", b.len);
+    fhir_buf_clear(&b);
+    return out;
+}
+
+static int
+bad_value(fhir_err *err, const char *name, const char *value, const char *what)
+{
+    return fhir_err_set_at(err, FHIR_ISSUE_INVALID, name,
+                           "Search parameter '%.64s': '%.80s' is %s", name,
+                           value, what);
+}
+
+static int
+parse_token(search_value *v, fhir_arena *a, const char *raw)
+{
+    const char *parts[3];
+    size_t n = split(parts, 2, a, raw, '|');
+    if (n == 1) {
+        v->sys = NULL;
+        v->code = unescape(a, parts[0]);
+    } else if (n == 2) {
+        v->sys = unescape(a, parts[0]);
+        v->code = parts[1][0] != '\0' ? unescape(a, parts[1]) : NULL;
+        if (v->code == NULL && v->sys[0] == '\0') {
+            return -1; /* "|" alone */
+        }
+    } else {
+        return -1;
+    }
+    return v->code != NULL && v->code[0] == '\0' ? -1 : 0;
+}
+
+static const struct {
+    const char *text;
+    search_prefix p;
+} prefixes[] = {
+    {"eq", SEARCH_PFX_EQ}, {"ne", SEARCH_PFX_NE}, {"gt", SEARCH_PFX_GT},
+    {"lt", SEARCH_PFX_LT}, {"ge", SEARCH_PFX_GE}, {"le", SEARCH_PFX_LE},
+    {"sa", SEARCH_PFX_SA}, {"eb", SEARCH_PFX_EB}, {"ap", SEARCH_PFX_AP}};
+
+static int
+parse_date(search_value *v, const char *raw, fhir_err *err, const char *name)
+{
+    fhir_date_range d;
+    fhir_err inner = FHIR_ERR_INIT;
+    v->prefix = SEARCH_PFX_EQ;
+    if (isalpha((unsigned char)raw[0])) {
+        size_t k;
+        for (k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
+            if (strncmp(raw, prefixes[k].text, 2) == 0) {
+                v->prefix = prefixes[k].p;
+                raw += 2;
+                break;
+            }
+        }
+        if (k == sizeof(prefixes) / sizeof(prefixes[0])) {
+            return bad_value(err, name, raw,
+                             "not a date with a known prefix (eq ne gt lt "
+                             "ge le sa eb ap)");
+        }
+    }
+    if (fhir_date_parse(&d, raw, &inner) != 0) {
+        return bad_value(err, name, raw, "not a valid date or dateTime");
+    }
+    v->lo = d.lo;
+    v->hi = d.hi;
+    return 0;
+}
+
+/* Reference forms: Type/id, id, absolute URL on this server (made
+ * relative), other URLs as they are. */
+static int
+parse_ref(search_value *v, const search_plan *pl, const search_cond *c,
+          const char *type_mod, const char *raw)
+{
+    fhir_arena *a = pl->a;
+    const char *s = unescape(a, raw);
+    fhir_ref ref;
+    const char *base = pl->opts.base;
+    size_t bl = base ? strlen(base) : 0;
+    if (bl > 0 && strncmp(s, base, bl) == 0 && s[bl] == '/') {
+        s += bl + 1;
+    }
+    switch (fhir_ref_parse(&ref, s)) {
+    case FHIR_REF_RELATIVE:
+        if (type_mod != NULL && strcmp(type_mod, ref.type) != 0) {
+            return -1;
+        }
+        v->code = fhir_arena_printf(a, "%s/%s", ref.type, ref.id);
+        return 0;
+    case FHIR_REF_ABSOLUTE:
+    case FHIR_REF_URL:
+        v->code = s;
+        return 0;
+    default:
+        break;
+    }
+    if (!fhir_id_valid(s)) {
+        return -1;
+    }
+    if (type_mod != NULL) {
+        v->code = fhir_arena_printf(a, "%s/%s", type_mod, s);
+        return 0;
+    }
+    /* A bare id: any of the parameter's target types. */
+    const struct search_param *p = c->param;
+    v->alts = fhir_arena_alloc(a, (p->ntargets + 1) * sizeof(char *));
+    for (size_t i = 0; i < p->ntargets; i++) {
+        v->alts[v->nalts++] = fhir_arena_printf(a, "%s/%s", p->targets[i], s);
+    }
+    if (v->nalts == 0) {
+        return -1;
+    }
+    v->code = v->alts[0];
+    return 0;
+}
+
+/* ---- parameters ----------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    search_mod mod;
+} modifiers[] = {
+    {"missing", SEARCH_MOD_MISSING},
+    {"not", SEARCH_MOD_NOT},
+    {"text", SEARCH_MOD_TEXT},
+    {"exact", SEARCH_MOD_EXACT},
+    {"contains", SEARCH_MOD_CONTAINS},
+    {"of-type", SEARCH_MOD_OF_TYPE},
+    {"identifier", SEARCH_MOD_IDENTIFIER},
+    {"below", SEARCH_MOD_BELOW},
+    {"above", SEARCH_MOD_ABOVE},
+};
+
+/* 1 when modifier m is meaningful for parameters of type t. */
+static int
+mod_allowed(search_mod m, search_type t)
+{
+    switch (m) {
+    case SEARCH_MOD_NONE:
+    case SEARCH_MOD_MISSING:
+        return 1;
+    case SEARCH_MOD_NOT:
+    case SEARCH_MOD_TEXT:
+    case SEARCH_MOD_OF_TYPE:
+        return t == SEARCH_TYPE_TOKEN;
+    case SEARCH_MOD_EXACT:
+    case SEARCH_MOD_CONTAINS:
+        return t == SEARCH_TYPE_STRING;
+    case SEARCH_MOD_IDENTIFIER:
+    case SEARCH_MOD_TYPE:
+        return t == SEARCH_TYPE_REFERENCE;
+    case SEARCH_MOD_BELOW:
+    case SEARCH_MOD_ABOVE:
+        return t == SEARCH_TYPE_URI;
+    }
+    return 0;
+}
+
+static void
+warn(search_plan *pl, const char *fmt, const char *a1, const char *a2)
+{
+    const char **w =
+        fhir_arena_alloc(pl->a, (pl->nwarnings + 1) * sizeof(char *));
+    if (pl->nwarnings > 0) {
+        memcpy(w, pl->warnings, pl->nwarnings * sizeof(char *));
+    }
+    w[pl->nwarnings++] = fhir_arena_printf(pl->a, fmt, a1, a2 ? a2 : "");
+    pl->warnings = w;
+}
+
+/* An unknown or unsupported parameter: 400 under strict, else a warning. */
+static int
+ignored(search_plan *pl, const char *name, const char *why, fhir_err *err)
+{
+    if (pl->opts.strict) {
+        return fhir_err_set_at(err, FHIR_ISSUE_NOT_SUPPORTED, name,
+                               "Search parameter '%.64s' %s", name, why);
+    }
+    warn(pl, "Search parameter '%s' was ignored: %s", name, why);
+    return 0;
+}
+
+static int
+parse_condition(search_plan *pl, const char *name, const char *value,
+                fhir_err *err)
+{
+    fhir_arena *a = pl->a;
+    char *code = fhir_arena_strdup(a, name);
+    char *colon = strchr(code, ':');
+    const char *modname = NULL;
+    search_mod mod = SEARCH_MOD_NONE;
+    const char *type_mod = NULL;
+    int unsupported = 0;
+
+    if (colon != NULL) {
+        *colon = '\0';
+        modname = colon + 1;
+    }
+    if (strchr(code, '.') != NULL || strcmp(code, "_has") == 0 ||
+        strncmp(name, "_has:", 5) == 0) {
+        return ignored(pl, name, "uses chaining or _has, not supported yet",
+                       err);
+    }
+    const struct search_param *p =
+        search_param_find(pl->reg, pl->type, code, &unsupported);
+    if (p == NULL && code[0] == '_') {
+        /* _include, _revinclude, _contained, _list, ... */
+        return ignored(pl, name, "is not supported by this server yet", err);
+    }
+    if (p == NULL) {
+        return ignored(pl, name,
+                       fhir_arena_printf(a, "is not defined for %s",
+                                         fhir_type_name(pl->type)),
+                       err);
+    }
+    if (unsupported) {
+        return ignored(pl, name,
+                       fhir_arena_printf(a, "is not supported: %s", p->why),
+                       err);
+    }
+    if (modname != NULL) {
+        size_t k;
+        for (k = 0; k < sizeof(modifiers) / sizeof(modifiers[0]); k++) {
+            if (strcmp(modname, modifiers[k].name) == 0) {
+                mod = modifiers[k].mod;
+                break;
+            }
+        }
+        if (k == sizeof(modifiers) / sizeof(modifiers[0]) &&
+            p->type == SEARCH_TYPE_REFERENCE &&
+            isupper((unsigned char)modname[0])) {
+            mod = SEARCH_MOD_TYPE;
+            type_mod = modname;
+        } else if (k == sizeof(modifiers) / sizeof(modifiers[0])) {
+            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, name,
+                                   "Search parameter '%.64s': unknown "
+                                   "modifier ':%.32s'",
+                                   name, modname);
+        }
+        if (!mod_allowed(mod, p->type) ||
+            (p->builtin != SEARCH_BUILTIN_NONE && mod != SEARCH_MOD_MISSING &&
+             mod != SEARCH_MOD_NOT)) {
+            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, name,
+                                   "Search parameter '%.64s': modifier "
+                                   "':%.32s' does not apply to it",
+                                   name, modname);
+        }
+    }
+    if (pl->nconds == SEARCH_MAX_CONDS) {
+        return fhir_err_set(err, FHIR_ISSUE_TOO_COSTLY,
+                            "More than %d search parameters", SEARCH_MAX_CONDS);
+    }
+    search_cond *c = &pl->conds[pl->nconds];
+    memset(c, 0, sizeof(*c));
+    c->param = p;
+    c->mod = mod;
+    c->estimate = -1;
+    if (mod == SEARCH_MOD_MISSING) {
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+            return bad_value(err, name, value, "not true or false");
+        }
+        if (p->builtin != SEARCH_BUILTIN_NONE) {
+            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, name,
+                                   "'%.64s' is always present", code);
+        }
+        c->missing = strcmp(value, "true") == 0;
+        pl->nconds++;
+        return 0;
+    }
+    const char *raw[SEARCH_MAX_VALUES];
+    size_t n = split(raw, SEARCH_MAX_VALUES, a, value, ',');
+    if (n > SEARCH_MAX_VALUES) {
+        return fhir_err_set_at(err, FHIR_ISSUE_TOO_COSTLY, name,
+                               "Search parameter '%.64s' has more than %d "
+                               "values",
+                               name, SEARCH_MAX_VALUES);
+    }
+    c->vals = fhir_arena_alloc(a, n * sizeof(*c->vals));
+    for (size_t i = 0; i < n; i++) {
+        search_value *v = &c->vals[i];
+        if (raw[i][0] == '\0') {
+            return bad_value(err, name, value, "empty");
+        }
+        if (p->builtin == SEARCH_BUILTIN_ID) {
+            v->code = unescape(a, raw[i]);
+            continue;
+        }
+        if (p->builtin == SEARCH_BUILTIN_LASTUPDATED) {
+            if (parse_date(v, raw[i], err, name) != 0) {
+                return -1;
+            }
+            continue;
+        }
+        switch (p->type) {
+        case SEARCH_TYPE_TOKEN:
+            if (mod == SEARCH_MOD_TEXT) {
+                v->code = normalize(a, unescape(a, raw[i]));
+            } else if (mod == SEARCH_MOD_OF_TYPE) {
+                const char *parts[4];
+                if (split(parts, 3, a, raw[i], '|') != 3 ||
+                    parts[1][0] == '\0' || parts[2][0] == '\0') {
+                    return bad_value(err, name, raw[i],
+                                     "not system|code|value");
+                }
+                v->sys =
+                    fhir_arena_printf(a, "\x01%s|%s", unescape(a, parts[0]),
+                                      unescape(a, parts[1]));
+                v->code = unescape(a, parts[2]);
+            } else if (parse_token(v, a, raw[i]) != 0) {
+                return bad_value(err, name, raw[i],
+                                 "not a token ([system]|[code])");
+            }
+            break;
+        case SEARCH_TYPE_STRING:
+            v->code = mod == SEARCH_MOD_EXACT
+                          ? unescape(a, raw[i])
+                          : normalize(a, unescape(a, raw[i]));
+            if (v->code[0] == '\0') {
+                return bad_value(err, name, raw[i], "empty");
+            }
+            break;
+        case SEARCH_TYPE_DATE:
+            if (parse_date(v, raw[i], err, name) != 0) {
+                return -1;
+            }
+            break;
+        case SEARCH_TYPE_REFERENCE:
+            if (mod == SEARCH_MOD_IDENTIFIER) {
+                if (parse_token(v, a, raw[i]) != 0 || v->code == NULL) {
+                    return bad_value(err, name, raw[i],
+                                     "not an identifier (system|value)");
+                }
+            } else if (parse_ref(v, pl, c, type_mod, raw[i]) != 0) {
+                return bad_value(err, name, raw[i],
+                                 "not a reference (Type/id, id or URL)");
+            }
+            break;
+        case SEARCH_TYPE_URI:
+            v->code = unescape(a, raw[i]);
+            break;
+        default:
+            return ignored(pl, name, "has a type this server does not search",
+                           err);
+        }
+    }
+    c->nvals = n;
+    pl->nconds++;
+    return 0;
+}
+
+static int
+parse_sort(search_plan *pl, const char *value, fhir_err *err)
+{
+    const char *keys[SEARCH_MAX_SORT + 1];
+    size_t n = split(keys, SEARCH_MAX_SORT, pl->a, value, ',');
+    if (n > SEARCH_MAX_SORT) {
+        return fhir_err_set_at(err, FHIR_ISSUE_TOO_COSTLY, "_sort",
+                               "_sort has more than %d keys", SEARCH_MAX_SORT);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *k = keys[i];
+        int desc = k[0] == '-';
+        int unsupported = 0;
+        const struct search_param *p =
+            search_param_find(pl->reg, pl->type, k + desc, &unsupported);
+        if (p == NULL || unsupported) {
+            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, "_sort",
+                                   "_sort: '%.64s' is not a search parameter "
+                                   "of %s that can be sorted on",
+                                   k + desc, fhir_type_name(pl->type));
+        }
+        pl->sort[pl->nsort].param = p;
+        pl->sort[pl->nsort].desc = desc;
+        pl->nsort++;
+    }
+    return 0;
+}
+
+/* _cursor: "k1.k2...rid" with each key i<int>, t<hex> or n (null). */
+static int
+parse_cursor(search_plan *pl, const char *value, fhir_err *err)
+{
+    const char *parts[2 * SEARCH_MAX_SORT + 2];
+    size_t n = split(parts, 2 * SEARCH_MAX_SORT + 1, pl->a, value, '.');
+    char *end = NULL;
+    if (n == 0 || n > 2 * SEARCH_MAX_SORT + 1 || n - 1 != 2 * pl->nsort) {
+        goto bad;
+    }
+    pl->cursor_keys = fhir_arena_alloc(pl->a, n * sizeof(fhir_sqlval));
+    for (size_t i = 0; i + 1 < n; i++) {
+        const char *s = parts[i];
+        fhir_sqlval *v = &pl->cursor_keys[i];
+        if (s[0] == 'n' && s[1] == '\0') {
+            v->is_text = 1;
+            v->s = NULL;
+        } else if (s[0] == 'i') {
+            errno = 0;
+            v->i = strtoll(s + 1, &end, 10);
+            if (errno != 0 || end == s + 1 || *end != '\0') {
+                goto bad;
+            }
+        } else if (s[0] == 't' && strlen(s + 1) % 2 == 0) {
+            size_t len = strlen(s + 1) / 2;
+            char *t = fhir_arena_alloc(pl->a, len + 1);
+            for (size_t k = 0; k < len; k++) {
+                unsigned hi, lo;
+                if (sscanf(s + 1 + 2 * k, "%1x%1x", &hi, &lo) != 2) {
+                    goto bad;
+                }
+                t[k] = (char)(hi * 16 + lo);
+            }
+            v->is_text = 1;
+            v->s = t;
+            v->len = len;
+        } else {
+            goto bad;
+        }
+    }
+    errno = 0;
+    pl->cursor_rid = strtoll(parts[n - 1], &end, 10);
+    if (errno != 0 || *end != '\0' || pl->cursor_rid < 0) {
+        goto bad;
+    }
+    pl->ncursor = n - 1;
+    pl->has_cursor = 1;
+    return 0;
+bad:
+    return fhir_err_set_at(err, FHIR_ISSUE_INVALID, "_cursor",
+                           "_cursor is not a cursor this server issued for "
+                           "this search");
+}
+
+static int
+parse_int(const char *s, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < 0) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int
+search_plan_new(search_plan **out, const search_registry *reg, int type,
+                const search_query *q, const search_opts *opts, fhir_arena *a,
+                fhir_err *err)
+{
+    search_plan *pl = fhir_arena_alloc(a, sizeof(*pl));
+    const char *cursor = NULL;
+    long long n;
+    *out = NULL;
+    pl->reg = reg;
+    pl->type = type;
+    pl->opts = *opts;
+    pl->a = a;
+    pl->count = opts->default_count;
+    pl->type_count = -1;
+    pl->conds = fhir_arena_alloc(a, SEARCH_MAX_CONDS * sizeof(*pl->conds));
+    for (size_t i = 0; i < q->n; i++) {
+        const char *name = q->params[i].name;
+        const char *value = q->params[i].value;
+        if (strcmp(name, "_format") == 0 || strcmp(name, "_pretty") == 0) {
+            continue;
+        }
+        if (strcmp(name, "_count") == 0) {
+            if (parse_int(value, &n) != 0) {
+                return bad_value(err, name, value,
+                                 "not a non-negative integer");
+            }
+            pl->count = n > opts->max_count ? opts->max_count : (int)n;
+        } else if (strcmp(name, "_sort") == 0) {
+            if (pl->nsort > 0 || parse_sort(pl, value, err) != 0) {
+                return fhir_err_set_at(err, FHIR_ISSUE_INVALID, "_sort",
+                                       "_sort may be given once");
+            }
+        } else if (strcmp(name, "_total") == 0) {
+            if (strcmp(value, "none") == 0) {
+                pl->total = SEARCH_TOTAL_NONE;
+            } else if (strcmp(value, "estimate") == 0) {
+                pl->total = SEARCH_TOTAL_ESTIMATE;
+            } else if (strcmp(value, "accurate") == 0) {
+                pl->total = SEARCH_TOTAL_ACCURATE;
+            } else {
+                return bad_value(err, name, value,
+                                 "not none, estimate or accurate");
+            }
+        } else if (strcmp(name, "_summary") == 0) {
+            static const char *const names[] = {"false", "true", "count",
+                                                "data", "text"};
+            size_t k;
+            for (k = 0; k < 5 && strcmp(value, names[k]) != 0; k++) {
+            }
+            if (k == 5) {
+                return bad_value(err, name, value,
+                                 "not true, false, count, data or text");
+            }
+            pl->summary = (search_summary)k;
+        } else if (strcmp(name, "_elements") == 0) {
+            pl->elements = value;
+        } else if (strcmp(name, "_cursor") == 0) {
+            cursor = value;
+        } else if (parse_condition(pl, name, value, err) != 0) {
+            return -1;
+        }
+    }
+    if (cursor != NULL && parse_cursor(pl, cursor, err) != 0) {
+        return -1;
+    }
+    *out = pl;
+    return 0;
+}
+
+size_t
+search_plan_warnings(const search_plan *p, const char *const **out)
+{
+    *out = p->warnings;
+    return p->nwarnings;
+}
+
+int
+search_plan_page_size(const search_plan *p)
+{
+    return p->count;
+}
+
+search_total
+search_plan_total(const search_plan *p)
+{
+    return p->total;
+}
+
+search_summary
+search_plan_summary(const search_plan *p)
+{
+    return p->summary;
+}
+
+const char *
+search_plan_elements(const search_plan *p)
+{
+    return p->elements;
+}
+
+size_t
+search_plan_nconds(const search_plan *p)
+{
+    return p->nconds;
+}
+
+void
+search_plan_set_estimate(search_plan *p, size_t i, int64_t n)
+{
+    if (i < p->nconds) {
+        p->conds[i].estimate = n;
+    }
+}
+
+void
+search_plan_set_type_count(search_plan *p, int64_t n)
+{
+    p->type_count = n;
+}
+
+/* ---- SQL ------------------------------------------------------------ */
+
+static void
+sql_str(fhir_sql *q, const char *s)
+{
+    fhir_sql_text(q, s, strlen(s));
+}
+
+/* "(SELECT id FROM sysdict WHERE uri = ?)" */
+static void
+sql_sys(fhir_sql *q, const char *sys)
+{
+    fhir_sql_add(q, "(SELECT id FROM sysdict WHERE uri = ");
+    sql_str(q, sys);
+    fhir_sql_add(q, ")");
+}
+
+/* A prefix range [v, v + 0xFF) for starts-with on a BINARY column. */
+static void
+sql_prefix(fhir_sql *q, fhir_arena *a, const char *col, const char *v)
+{
+    fhir_sql_add(q, col);
+    fhir_sql_add(q, " >= ");
+    sql_str(q, v);
+    fhir_sql_add(q, " AND ");
+    fhir_sql_add(q, col);
+    fhir_sql_add(q, " < ");
+    sql_str(q, fhir_arena_printf(a, "%s\xff", v));
+}
+
+/* Appends "x.a LIKE '%v%' ESCAPE '\'" with LIKE's wildcards escaped. */
+static void
+sql_contains(fhir_sql *q, fhir_arena *a, const char *col, const char *v)
+{
+    char *e = fhir_arena_alloc(a, 2 * strlen(v) + 3), *w = e;
+    *w++ = '%';
+    for (const char *p = v; *p != '\0'; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\') {
+            *w++ = '\\';
+        }
+        *w++ = *p;
+    }
+    *w++ = '%';
+    *w = '\0';
+    fhir_sql_add(q, col);
+    fhir_sql_add(q, " LIKE ");
+    sql_str(q, e);
+    fhir_sql_add(q, " ESCAPE '\\'");
+}
+
+/* Approximately (ap): 10% of the distance to now, at least a day. */
+static void
+ap_range(const search_value *v, int64_t *lo, int64_t *hi)
+{
+    int64_t now = fhir_now_us();
+    int64_t mid = v->lo / 2 + v->hi / 2;
+    int64_t gap = now > mid ? now - mid : mid - now;
+    int64_t slack = gap / 10;
+    if (slack < 86400LL * 1000000LL) {
+        slack = 86400LL * 1000000LL;
+    }
+    *lo = v->lo - slack;
+    *hi = v->hi + slack;
+}
+
+/* The date comparison of R4 search.html#prefix between a stored range
+ * [lo, hi) (columns) and the value's range. */
+static void
+sql_date(fhir_sql *q, const char *lo, const char *hi, const search_value *v)
+{
+#define COL(c) fhir_sql_add(q, c)
+#define OP(s) fhir_sql_add(q, s)
+    int64_t alo, ahi;
+    switch (v->prefix) {
+    case SEARCH_PFX_EQ:
+        COL(lo), OP(" >= "), fhir_sql_int(q, v->lo), OP(" AND "), COL(hi),
+            OP(" <= "), fhir_sql_int(q, v->hi);
+        break;
+    case SEARCH_PFX_NE:
+        OP("NOT ("), COL(lo), OP(" >= "), fhir_sql_int(q, v->lo), OP(" AND "),
+            COL(hi), OP(" <= "), fhir_sql_int(q, v->hi), OP(")");
+        break;
+    case SEARCH_PFX_GT:
+        COL(hi), OP(" > "), fhir_sql_int(q, v->hi);
+        break;
+    case SEARCH_PFX_LT:
+        COL(lo), OP(" < "), fhir_sql_int(q, v->lo);
+        break;
+    case SEARCH_PFX_GE:
+        OP("("), COL(hi), OP(" > "), fhir_sql_int(q, v->hi), OP(" OR ("),
+            COL(lo), OP(" >= "), fhir_sql_int(q, v->lo), OP(" AND "), COL(hi),
+            OP(" <= "), fhir_sql_int(q, v->hi), OP("))");
+        break;
+    case SEARCH_PFX_LE:
+        OP("("), COL(lo), OP(" < "), fhir_sql_int(q, v->lo), OP(" OR ("),
+            COL(lo), OP(" >= "), fhir_sql_int(q, v->lo), OP(" AND "), COL(hi),
+            OP(" <= "), fhir_sql_int(q, v->hi), OP("))");
+        break;
+    case SEARCH_PFX_SA:
+        COL(lo), OP(" >= "), fhir_sql_int(q, v->hi);
+        break;
+    case SEARCH_PFX_EB:
+        COL(hi), OP(" <= "), fhir_sql_int(q, v->lo);
+        break;
+    case SEARCH_PFX_AP:
+        ap_range(v, &alo, &ahi);
+        COL(lo), OP(" < "), fhir_sql_int(q, ahi), OP(" AND "), COL(hi),
+            OP(" > "), fhir_sql_int(q, alo);
+        break;
+    }
+#undef COL
+#undef OP
+}
+
+/* The part of a token match after "t.param = ? AND ". */
+static void
+sql_token_value(fhir_sql *q, const search_value *v)
+{
+    if (v->code != NULL) {
+        fhir_sql_add(q, "t.code = ");
+        sql_str(q, v->code);
+        if (v->sys != NULL) {
+            fhir_sql_add(q, " AND ");
+        }
+    }
+    if (v->sys != NULL) {
+        fhir_sql_add(q, "t.sys = ");
+        sql_sys(q, v->sys);
+    }
+}
+
+/* The table and alias a condition's rows live in. */
+static const char *
+cond_table(const search_cond *c)
+{
+    if (c->mod == SEARCH_MOD_TEXT) {
+        return "idx_string t";
+    }
+    if (c->mod == SEARCH_MOD_IDENTIFIER) {
+        return "idx_token t";
+    }
+    switch (c->param->type) {
+    case SEARCH_TYPE_TOKEN:
+        return "idx_token t";
+    case SEARCH_TYPE_STRING:
+        return "idx_string t";
+    case SEARCH_TYPE_DATE:
+        return "idx_date t";
+    case SEARCH_TYPE_REFERENCE:
+        return "idx_ref t";
+    default:
+        return "idx_uri t";
+    }
+}
+
+/* "t.param = ? AND (v1 OR v2 ...)" for the rows of condition c. */
+static void
+sql_match(fhir_sql *q, const search_plan *pl, const search_cond *c)
+{
+    fhir_sql_add(q, "t.param = ");
+    fhir_sql_int(q, c->param->num);
+    fhir_sql_add(q, " AND (");
+    for (size_t i = 0; i < c->nvals; i++) {
+        const search_value *v = &c->vals[i];
+        fhir_sql_add(q, i ? " OR (" : "(");
+        if (c->mod == SEARCH_MOD_TEXT) {
+            sql_prefix(q, pl->a, "t.norm", v->code);
+        } else if (c->mod == SEARCH_MOD_IDENTIFIER) {
+            sql_token_value(q, v);
+        } else {
+            switch (c->param->type) {
+            case SEARCH_TYPE_TOKEN:
+                sql_token_value(q, v);
+                break;
+            case SEARCH_TYPE_STRING:
+                if (c->mod == SEARCH_MOD_EXACT) {
+                    fhir_sql_add(q, "t.text = ");
+                    sql_str(q, v->code);
+                } else if (c->mod == SEARCH_MOD_CONTAINS) {
+                    sql_contains(q, pl->a, "t.norm", v->code);
+                } else {
+                    sql_prefix(q, pl->a, "t.norm", v->code);
+                }
+                break;
+            case SEARCH_TYPE_DATE:
+                sql_date(q, "t.lo", "t.hi", v);
+                break;
+            case SEARCH_TYPE_REFERENCE:
+                fhir_sql_add(q, "t.ref IN (");
+                sql_str(q, v->code);
+                for (size_t k = 1; k < v->nalts; k++) {
+                    fhir_sql_add(q, ", ");
+                    sql_str(q, v->alts[k]);
+                }
+                fhir_sql_add(q, ")");
+                break;
+            default:
+                if (c->mod == SEARCH_MOD_BELOW) {
+                    sql_prefix(q, pl->a, "t.uri", v->code);
+                } else if (c->mod == SEARCH_MOD_ABOVE) {
+                    sql_str(q, v->code);
+                    fhir_sql_add(q, " >= t.uri AND substr(");
+                    sql_str(q, v->code);
+                    fhir_sql_add(q, ", 1, length(t.uri)) = t.uri");
+                } else {
+                    fhir_sql_add(q, "t.uri = ");
+                    sql_str(q, v->code);
+                }
+                break;
+            }
+        }
+        fhir_sql_add(q, ")");
+    }
+    fhir_sql_add(q, ")");
+}
+
+/* The tables a parameter's rows may be in, for :missing. */
+static void
+sql_any_row(fhir_sql *q, const search_cond *c)
+{
+    static const char *const tables[] = {"idx_token", "idx_string", "idx_date",
+                                         "idx_ref", "idx_uri"};
+    int use[5] = {0};
+    switch (c->param->type) {
+    case SEARCH_TYPE_TOKEN:
+        use[0] = use[1] = 1;
+        break;
+    case SEARCH_TYPE_STRING:
+        use[1] = 1;
+        break;
+    case SEARCH_TYPE_DATE:
+        use[2] = 1;
+        break;
+    case SEARCH_TYPE_REFERENCE:
+        use[3] = use[0] = 1;
+        break;
+    default:
+        use[4] = 1;
+        break;
+    }
+    int first = 1;
+    fhir_sql_add(q, "(");
+    for (int i = 0; i < 5; i++) {
+        if (!use[i]) {
+            continue;
+        }
+        fhir_sql_add(q, first ? "EXISTS (SELECT 1 FROM "
+                              : " OR EXISTS "
+                                "(SELECT 1 FROM ");
+        fhir_sql_add(q, tables[i]);
+        fhir_sql_add(q, " x WHERE x.rid = r.rid AND x.param = ");
+        fhir_sql_int(q, c->param->num);
+        fhir_sql_add(q, ")");
+        first = 0;
+    }
+    fhir_sql_add(q, ")");
+}
+
+/* A boolean SQL expression over resource r for condition c. */
+static void
+sql_pred(fhir_sql *q, const search_plan *pl, const search_cond *c)
+{
+    if (c->mod == SEARCH_MOD_MISSING) {
+        fhir_sql_add(q, c->missing ? "NOT " : "");
+        sql_any_row(q, c);
+        return;
+    }
+    if (c->param->builtin == SEARCH_BUILTIN_ID) {
+        fhir_sql_add(q,
+                     c->mod == SEARCH_MOD_NOT ? "r.id NOT IN (" : "r.id IN (");
+        for (size_t i = 0; i < c->nvals; i++) {
+            fhir_sql_add(q, i ? ", " : "");
+            sql_str(q, c->vals[i].code);
+        }
+        fhir_sql_add(q, ")");
+        return;
+    }
+    if (c->param->builtin == SEARCH_BUILTIN_LASTUPDATED) {
+        fhir_sql_add(q, "(");
+        for (size_t i = 0; i < c->nvals; i++) {
+            fhir_sql_add(q, i ? " OR (" : "(");
+            sql_date(q, "r.hid", "(r.hid + 1)", &c->vals[i]);
+            fhir_sql_add(q, ")");
+        }
+        fhir_sql_add(q, ")");
+        return;
+    }
+    fhir_sql_add(q, c->mod == SEARCH_MOD_NOT ? "NOT EXISTS (SELECT 1 FROM "
+                                             : "EXISTS (SELECT 1 FROM ");
+    fhir_sql_add(q, cond_table(c));
+    fhir_sql_add(q, " WHERE t.rid = r.rid AND ");
+    sql_match(q, pl, c);
+    fhir_sql_add(q, ")");
+}
+
+/* 1 when c can drive a query: positive and served by a value index. */
+static int
+drivable(const search_cond *c)
+{
+    return c->mod != SEARCH_MOD_MISSING && c->mod != SEARCH_MOD_NOT &&
+           c->mod != SEARCH_MOD_CONTAINS &&
+           c->param->builtin == SEARCH_BUILTIN_NONE;
+}
+
+/* "SELECT t.rid FROM <table> WHERE <match>" */
+static void
+sql_driver(fhir_sql *q, const search_plan *pl, const search_cond *c)
+{
+    fhir_sql_add(q, "SELECT DISTINCT t.rid FROM ");
+    fhir_sql_add(q, cond_table(c));
+    fhir_sql_add(q, " WHERE ");
+    sql_match(q, pl, c);
+}
+
+int
+search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out)
+{
+    const search_cond *c = &p->conds[i];
+    if (c->mod == SEARCH_MOD_MISSING) {
+        fhir_sql_add(out, "SELECT coalesce((SELECT n FROM cnt_param WHERE "
+                          "param = ");
+        fhir_sql_int(out, c->param->num);
+        fhir_sql_add(out, "), 0)");
+        return 1;
+    }
+    if (c->param->builtin == SEARCH_BUILTIN_ID) {
+        fhir_sql_add(out, "SELECT ");
+        fhir_sql_int(out, (int64_t)c->nvals);
+        return 1;
+    }
+    if (!drivable(c)) {
+        return 0;
+    }
+    int counted =
+        c->mod == SEARCH_MOD_NONE && (c->param->type == SEARCH_TYPE_TOKEN ||
+                                      c->param->type == SEARCH_TYPE_REFERENCE);
+    if (counted && c->param->type == SEARCH_TYPE_TOKEN) {
+        fhir_sql_add(out, "SELECT 0");
+        for (size_t k = 0; k < c->nvals; k++) {
+            const search_value *v = &c->vals[k];
+            fhir_sql_add(out, " + (SELECT coalesce(sum(n), 0) FROM cnt_token "
+                              "t WHERE t.param = ");
+            fhir_sql_int(out, c->param->num);
+            fhir_sql_add(out, " AND ");
+            sql_token_value(out, v);
+            fhir_sql_add(out, ")");
+        }
+        return 1;
+    }
+    if (counted) {
+        fhir_sql_add(out, "SELECT coalesce(sum(n), 0) FROM cnt_ref t WHERE "
+                          "t.param = ");
+        fhir_sql_int(out, c->param->num);
+        fhir_sql_add(out, " AND t.ref IN (");
+        int first = 1;
+        for (size_t k = 0; k < c->nvals; k++) {
+            const search_value *v = &c->vals[k];
+            for (size_t j = 0; j < (v->nalts ? v->nalts : 1); j++) {
+                fhir_sql_add(out, first ? "" : ", ");
+                sql_str(out, v->nalts ? v->alts[j] : v->code);
+                first = 0;
+            }
+        }
+        fhir_sql_add(out, ")");
+        return 1;
+    }
+    /* No count kept: count the index entries, bounded. */
+    fhir_sql_add(out, "SELECT count(*) FROM (");
+    sql_driver(out, p, c);
+    fhir_sql_add(out, " LIMIT ");
+    fhir_sql_int(out, ESTIMATE_PROBE + 1);
+    fhir_sql_add(out, ")");
+    return 1;
+}
+
+void
+search_plan_type_count_sql(const search_plan *p, fhir_sql *out)
+{
+    fhir_sql_add(out, "SELECT coalesce((SELECT n FROM cnt_type WHERE type = ");
+    fhir_sql_int(out, p->opts.type_code);
+    fhir_sql_add(out, "), 0)");
+}
+
+/* The condition driving the query, or -1 (scan the type). */
+static int
+driver_of(const search_plan *p)
+{
+    int best = -1;
+    for (size_t i = 0; i < p->nconds; i++) {
+        const search_cond *c = &p->conds[i];
+        if (!drivable(c)) {
+            continue;
+        }
+        int64_t e = c->estimate < 0 ? INT64_MAX : c->estimate;
+        if (best < 0 ||
+            e < (p->conds[best].estimate < 0 ? INT64_MAX
+                                             : p->conds[best].estimate)) {
+            best = (int)i;
+        }
+    }
+    return best;
+}
+
+/* FROM ... WHERE ... shared by the page and the count. */
+static void
+sql_from_where(fhir_sql *q, const search_plan *p, int with_body)
+{
+    int d = driver_of(p);
+    if (d >= 0) {
+        fhir_sql_add(q, " FROM (");
+        sql_driver(q, p, &p->conds[d]);
+        fhir_sql_add(q, ") d CROSS JOIN resource r ON r.rid = d.rid");
+    } else {
+        fhir_sql_add(q, " FROM resource r");
+    }
+    if (with_body) {
+        fhir_sql_add(q, " JOIN history h ON h.hid = r.hid");
+    }
+    fhir_sql_add(q, " WHERE r.type = ");
+    fhir_sql_int(q, p->opts.type_code);
+    fhir_sql_add(q, " AND r.deleted = 0");
+    for (size_t i = 0; i < p->nconds; i++) {
+        if ((int)i == d) {
+            continue;
+        }
+        fhir_sql_add(q, " AND ");
+        sql_pred(q, p, &p->conds[i]);
+    }
+}
+
+/* The value expression of sort key s (NULL when the resource has none). */
+static void
+sql_sort_value(fhir_sql *q, const search_sort *s)
+{
+    const struct search_param *p = s->param;
+    if (p->builtin == SEARCH_BUILTIN_ID) {
+        fhir_sql_add(q, "r.id");
+        return;
+    }
+    if (p->builtin == SEARCH_BUILTIN_LASTUPDATED) {
+        fhir_sql_add(q, "r.hid");
+        return;
+    }
+    const char *agg = s->desc ? "max" : "min";
+    switch (p->type) {
+    case SEARCH_TYPE_DATE:
+        fhir_sql_add(q, "(SELECT ");
+        fhir_sql_add(q, agg);
+        fhir_sql_add(q, s->desc ? "(x.hi) FROM idx_date x"
+                                : "(x.lo) FROM "
+                                  "idx_date x");
+        break;
+    case SEARCH_TYPE_STRING:
+        fhir_sql_add(q, "(SELECT ");
+        fhir_sql_add(q, agg);
+        fhir_sql_add(q, "(x.norm) FROM idx_string x");
+        break;
+    case SEARCH_TYPE_REFERENCE:
+        fhir_sql_add(q, "(SELECT ");
+        fhir_sql_add(q, agg);
+        fhir_sql_add(q, "(x.ref) FROM idx_ref x");
+        break;
+    case SEARCH_TYPE_URI:
+        fhir_sql_add(q, "(SELECT ");
+        fhir_sql_add(q, agg);
+        fhir_sql_add(q, "(x.uri) FROM idx_uri x");
+        break;
+    default:
+        fhir_sql_add(q, "(SELECT ");
+        fhir_sql_add(q, agg);
+        fhir_sql_add(q, "(x.code) FROM idx_token x");
+        break;
+    }
+    fhir_sql_add(q, " WHERE x.rid = r.rid AND x.param = ");
+    fhir_sql_int(q, p->num);
+    fhir_sql_add(q, ")");
+}
+
+static int
+sort_is_text(const search_sort *s)
+{
+    const struct search_param *p = s->param;
+    if (p->builtin == SEARCH_BUILTIN_LASTUPDATED) {
+        return 0;
+    }
+    return p->builtin == SEARCH_BUILTIN_ID || p->type != SEARCH_TYPE_DATE;
+}
+
+size_t
+search_plan_nkeys(const search_plan *p)
+{
+    return 2 * p->nsort;
+}
+
+int
+search_plan_key_is_text(const search_plan *p, size_t k)
+{
+    return k % 2 == 1 && sort_is_text(&p->sort[k / 2]);
+}
+
+static void
+sql_cursor_val(fhir_sql *q, const fhir_sqlval *v)
+{
+    if (v->is_text && v->s == NULL) {
+        fhir_sql_add(q, "NULL");
+    } else if (v->is_text) {
+        fhir_sql_text(q, v->s, v->len);
+    } else {
+        fhir_sql_int(q, v->i);
+    }
+}
+
+/* Keyset paging: rows after the cursor in (key..., rid) order. */
+static void
+sql_after_cursor(fhir_sql *q, const search_plan *p)
+{
+    size_t m = p->ncursor;
+    fhir_sql_add(q, " AND (");
+    for (size_t k = 0; k < m; k++) {
+        int desc = k % 2 == 1 && p->sort[k / 2].desc;
+        fhir_sql_add(q, "k");
+        fhir_buf_printf(&q->text, "%zu", k);
+        fhir_sql_add(q, desc ? " < " : " > ");
+        sql_cursor_val(q, &p->cursor_keys[k]);
+        fhir_sql_add(q, " OR (k");
+        fhir_buf_printf(&q->text, "%zu", k);
+        fhir_sql_add(q, " IS ");
+        sql_cursor_val(q, &p->cursor_keys[k]);
+        fhir_sql_add(q, " AND (");
+    }
+    fhir_sql_add(q, "r.rid > ");
+    fhir_sql_int(q, p->cursor_rid);
+    for (size_t k = 0; k < m; k++) {
+        fhir_sql_add(q, "))");
+    }
+    fhir_sql_add(q, ")");
+}
+
+void
+search_plan_page_sql(const search_plan *p, fhir_sql *out)
+{
+    fhir_sql_add(out, "SELECT r.rid, r.id, r.hid, h.body");
+    for (size_t s = 0; s < p->nsort; s++) {
+        /* Resources without a value sort last, whatever the direction. */
+        fhir_sql_add(out, ", (");
+        sql_sort_value(out, &p->sort[s]);
+        fhir_buf_printf(&out->text, " IS NULL) AS k%zu, ", 2 * s);
+        sql_sort_value(out, &p->sort[s]);
+        fhir_buf_printf(&out->text, " AS k%zu", 2 * s + 1);
+    }
+    sql_from_where(out, p, 1);
+    if (p->has_cursor) {
+        sql_after_cursor(out, p);
+    }
+    fhir_sql_add(out, " ORDER BY ");
+    for (size_t s = 0; s < p->nsort; s++) {
+        fhir_buf_printf(&out->text, "k%zu, k%zu%s, ", 2 * s, 2 * s + 1,
+                        p->sort[s].desc ? " DESC" : "");
+    }
+    fhir_sql_add(out, "r.rid LIMIT ");
+    fhir_sql_int(out, (int64_t)p->count + 1);
+}
+
+void
+search_plan_count_sql(const search_plan *p, fhir_sql *out)
+{
+    fhir_sql_add(out, "SELECT count(*)");
+    sql_from_where(out, p, 0);
+}
+
+int
+search_plan_count_known(const search_plan *p, int64_t *n)
+{
+    if (p->nconds == 0 && p->type_count >= 0) {
+        *n = p->type_count;
+        return 1;
+    }
+    if (p->nconds != 1) {
+        return 0;
+    }
+    const search_cond *c = &p->conds[0];
+    if (c->estimate < 0) {
+        return 0;
+    }
+    if (c->mod == SEARCH_MOD_MISSING && p->type_count >= 0) {
+        *n = c->missing ? p->type_count - c->estimate : c->estimate;
+        return 1;
+    }
+    /* One value counted exactly (several could overlap). */
+    if (c->mod == SEARCH_MOD_NONE && c->nvals == 1 && c->vals[0].nalts <= 1 &&
+        (c->param->type == SEARCH_TYPE_TOKEN ||
+         c->param->type == SEARCH_TYPE_REFERENCE) &&
+        c->param->builtin == SEARCH_BUILTIN_NONE) {
+        *n = c->estimate;
+        return 1;
+    }
+    return 0;
+}
+
+const char *
+search_plan_cursor(const search_plan *p, const fhir_sqlval *keys, int64_t rid,
+                   fhir_arena *a)
+{
+    fhir_buf b = FHIR_BUF_INIT;
+    for (size_t k = 0; k < 2 * p->nsort; k++) {
+        const fhir_sqlval *v = &keys[k];
+        if (v->is_text && v->s == NULL) {
+            fhir_buf_puts(&b, "n.");
+        } else if (v->is_text) {
+            fhir_buf_putc(&b, 't');
+            for (size_t i = 0; i < v->len; i++) {
+                fhir_buf_printf(&b, "%02x", (unsigned char)v->s[i]);
+            }
+            fhir_buf_putc(&b, '.');
+        } else {
+            fhir_buf_printf(&b, "i%lld.", (long long)v->i);
+        }
+    }
+    fhir_buf_printf(&b, "%lld", (long long)rid);
+    const char *s = fhir_arena_strndup(a, b.data, b.len);
+    fhir_buf_clear(&b);
+    return s;
+}

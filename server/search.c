@@ -1,0 +1,234 @@
+/* server/search.c - the search interaction (R4 http.html#search):
+ * GET /fhir/{type}?... and POST /fhir/{type}/_search with a form body.
+ *
+ * search/ turns the parameters into a plan and SQL; this file asks the
+ * store for the numbers the plan needs (how many resources of the type,
+ * how many each condition matches), runs the page query and wraps the
+ * rows in a searchset Bundle with its links, total and, for ignored
+ * parameters, an OperationOutcome entry.
+ */
+#include "server/server.h"
+#include "server/server_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+first_int(void *ctx, const store_row *row)
+{
+    *(int64_t *)ctx = store_row_int(row, 0);
+    return 1;
+}
+
+/* Runs SQL that returns one integer. */
+static int
+query_int(store_db *db, const fhir_sql *q, int64_t *out, fhir_err *err)
+{
+    *out = 0;
+    return store_query(db, q, first_int, out, err);
+}
+
+struct page {
+    srv_req *r;
+    const search_plan *plan;
+    cJSON *bundle;
+    int want;           /* page size */
+    int n;              /* rows seen */
+    int more;           /* a row beyond the page exists */
+    const char *cursor; /* continues after the last row of the page */
+};
+
+static int
+page_row(void *ctx, const store_row *row)
+{
+    struct page *pg = ctx;
+    srv_req *r = pg->r;
+    if (pg->n == pg->want) {
+        pg->more = 1;
+        return 1;
+    }
+    pg->n++;
+    size_t len = 0;
+    const char *id = store_row_text(row, 1, NULL);
+    const char *body = store_row_text(row, 3, &len);
+    cJSON *e = fhir_bundle_add_entry(pg->bundle);
+    cJSON_AddStringToObject(e, "fullUrl",
+                            fhir_arena_printf(r->a, "%s/%s/%s", r->base,
+                                              fhir_type_name(r->type), id));
+    cJSON *res = NULL;
+    if (r->pretty) {
+        fhir_json_opts jo = {512, 0};
+        fhir_err err = FHIR_ERR_INIT;
+        if (fhir_json_parse(&res, body, len, &jo, &err) != 0) {
+            res = NULL;
+        }
+    }
+    cJSON_AddItemToObject(e, "resource", res ? res : fhir_json_raw(body, len));
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode",
+                            "match");
+    /* Keep the cursor of the last row of the page. */
+    size_t nk = search_plan_nkeys(pg->plan);
+    fhir_sqlval keys[2 * 8 + 1];
+    memset(keys, 0, sizeof(keys));
+    for (size_t k = 0; k < nk && k < sizeof(keys) / sizeof(keys[0]); k++) {
+        int col = 4 + (int)k;
+        if (store_row_is_null(row, col)) {
+            keys[k].is_text = 1;
+        } else if (search_plan_key_is_text(pg->plan, k)) {
+            keys[k].is_text = 1;
+            keys[k].s = store_row_text(row, col, &keys[k].len);
+        } else {
+            keys[k].i = store_row_int(row, col);
+        }
+    }
+    pg->cursor =
+        search_plan_cursor(pg->plan, keys, store_row_int(row, 0), r->a);
+    return 0;
+}
+
+/* Appends `s` percent-encoded for a URL query. */
+static void
+put_encoded(fhir_buf *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+            c == '~' || c == ':' || c == ',' || c == '|') {
+            fhir_buf_putc(b, (char)c);
+        } else {
+            fhir_buf_printf(b, "%%%02X", c);
+        }
+    }
+}
+
+/* The query string of `q` without _cursor, for links. */
+static void
+put_query(fhir_buf *b, const search_query *q)
+{
+    int first = 1;
+    for (size_t i = 0; i < q->n; i++) {
+        if (strcmp(q->params[i].name, "_cursor") == 0) {
+            continue;
+        }
+        fhir_buf_putc(b, first ? '?' : '&');
+        put_encoded(b, q->params[i].name);
+        fhir_buf_putc(b, '=');
+        put_encoded(b, q->params[i].value);
+        first = 0;
+    }
+}
+
+static int
+handling_strict(srv_req *r)
+{
+    const char *p = srv__header(r, "Prefer");
+    return p != NULL && strstr(p, "handling=strict") != NULL;
+}
+
+int
+srv__search(srv_req *r, const search_query *q)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    search_plan *plan = NULL;
+    search_opts so = {store_type_code(r->srv->env, r->type), r->base,
+                      r->srv->cfg.default_count, r->srv->cfg.max_count,
+                      handling_strict(r)};
+    fhir_sql sql = FHIR_SQL_INIT;
+    store_db *db = srv__db(r, &err);
+    cJSON *bundle = NULL;
+    int64_t n = 0, total = -1;
+
+    if (db == NULL || search_plan_new(&plan, r->srv->search, r->type, q, &so,
+                                      r->a, &err) != 0) {
+        goto fail;
+    }
+    /* What the planner needs to know: sizes from the kept counts. */
+    search_plan_type_count_sql(plan, &sql);
+    if (query_int(db, &sql, &n, &err) != 0) {
+        goto fail;
+    }
+    search_plan_set_type_count(plan, n);
+    for (size_t i = 0; i < search_plan_nconds(plan); i++) {
+        fhir_sql_clear(&sql);
+        if (search_plan_estimate_sql(plan, i, &sql) &&
+            query_int(db, &sql, &n, &err) == 0) {
+            search_plan_set_estimate(plan, i, n);
+        } else if (err.issue != FHIR_ISSUE_NONE) {
+            goto fail;
+        }
+    }
+
+    bundle = fhir_bundle_new("searchset");
+    search_total tmode = search_plan_total(plan);
+    int count_only = search_plan_summary(plan) == SEARCH_SUMMARY_COUNT;
+    struct page pg = {r, plan, bundle, search_plan_page_size(plan), 0, 0, NULL};
+    if (!count_only && pg.want > 0) {
+        fhir_sql_clear(&sql);
+        search_plan_page_sql(plan, &sql);
+        if (store_query(db, &sql, page_row, &pg, &err) != 0) {
+            goto fail;
+        }
+    }
+    int64_t known = 0;
+    int cheap = search_plan_count_known(plan, &known);
+    if (cheap && tmode != SEARCH_TOTAL_NONE) {
+        total = known;
+    } else if (count_only || tmode == SEARCH_TOTAL_ACCURATE ||
+               (tmode == SEARCH_TOTAL_ESTIMATE)) {
+        fhir_sql_clear(&sql);
+        search_plan_count_sql(plan, &sql);
+        if (query_int(db, &sql, &total, &err) != 0) {
+            goto fail;
+        }
+    } else if (tmode == SEARCH_TOTAL_DEFAULT && !pg.more &&
+               search_query_get(q, "_cursor") == NULL && !count_only) {
+        total = pg.n; /* the whole result is on this page */
+    }
+    fhir_sql_clear(&sql);
+
+    /* Links: self, and next while there is more. */
+    fhir_buf link = FHIR_BUF_INIT;
+    fhir_buf_printf(&link, "%s/%s", r->base, fhir_type_name(r->type));
+    size_t plen = link.len;
+    put_query(&link, q);
+    if (search_query_get(q, "_cursor") != NULL) {
+        fhir_buf_printf(&link, "%s_cursor=", link.len > plen ? "&" : "?");
+        put_encoded(&link, search_query_get(q, "_cursor"));
+    }
+    fhir_bundle_add_link(bundle, "self", link.data);
+    if (pg.more && pg.cursor != NULL) {
+        link.len = plen;
+        put_query(&link, q);
+        fhir_buf_printf(&link, "%s_cursor=", link.len > plen ? "&" : "?");
+        put_encoded(&link, pg.cursor);
+        fhir_bundle_add_link(bundle, "next", link.data);
+    }
+    fhir_buf_clear(&link);
+    if (total >= 0) {
+        /* R4 Bundle: total comes before link and entry. */
+        fhir_json_insert(bundle, 4, "total", cJSON_CreateNumber((double)total));
+    }
+    const char *const *warnings = NULL;
+    size_t nw = search_plan_warnings(plan, &warnings);
+    if (nw > 0) {
+        cJSON *oo =
+            fhir_oo_new("warning", FHIR_ISSUE_NOT_SUPPORTED, warnings[0], NULL);
+        for (size_t i = 1; i < nw; i++) {
+            fhir_oo_add(oo, "warning", FHIR_ISSUE_NOT_SUPPORTED, warnings[i],
+                        NULL);
+        }
+        cJSON *e = fhir_bundle_add_entry(bundle);
+        cJSON_AddItemToObject(e, "resource", oo);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode",
+                                "outcome");
+    }
+    srv__reply_json(r, 200, bundle, NULL);
+    return 0;
+fail:
+    fhir_sql_clear(&sql);
+    cJSON_Delete(bundle);
+    srv__reply_err(r, &err);
+    return -1;
+}
