@@ -281,3 +281,18 @@ srv__reply_issue(srv_req *r, int status, fhir_issue issue, const char *fmt, ...)
     va_end(ap);
     srv__reply_json(r, status, fhir_oo_new("error", issue, diag, NULL), NULL);
 }
+
+void
+srv__put_encoded(fhir_buf *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+            c == '~' || c == ':' || c == ',' || c == '|') {
+            fhir_buf_putc(b, (char)c);
+        } else {
+            fhir_buf_printf(b, "%%%02X", c);
+        }
+    }
+}

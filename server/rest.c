@@ -451,22 +451,6 @@ hist_entry(void *ctx, const store_hist_entry *e)
     return 0;
 }
 
-/* Appends `s` percent-encoded for a query string value. */
-static void
-put_encoded(fhir_buf *b, const char *s)
-{
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-            c == '~' || c == ':') {
-            fhir_buf_putc(b, (char)c);
-        } else {
-            fhir_buf_printf(b, "%%%02X", c);
-        }
-    }
-}
-
 /* Reads a non-negative integer parameter; -1 replied 400. */
 static int
 int_param(srv_req *r, const char *name, long long dflt, long long *out)
@@ -548,7 +532,7 @@ do_history(srv_req *r)
         fhir_buf_printf(&link, "?_count=%lld", count);
         if (since != NULL) {
             fhir_buf_puts(&link, "&_since=");
-            put_encoded(&link, since);
+            srv__put_encoded(&link, since);
         }
         fhir_buf_printf(&link, "&_cursor=%lld", (long long)h.last_us);
         fhir_bundle_add_link(bundle, "next", link.data);

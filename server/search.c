@@ -87,22 +87,6 @@ page_row(void *ctx, const store_row *row)
     return 0;
 }
 
-/* Appends `s` percent-encoded for a URL query. */
-static void
-put_encoded(fhir_buf *b, const char *s)
-{
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-            c == '~' || c == ':' || c == ',' || c == '|') {
-            fhir_buf_putc(b, (char)c);
-        } else {
-            fhir_buf_printf(b, "%%%02X", c);
-        }
-    }
-}
-
 /* The query string of `q` without _cursor, for links. */
 static void
 put_query(fhir_buf *b, const search_query *q)
@@ -113,9 +97,9 @@ put_query(fhir_buf *b, const search_query *q)
             continue;
         }
         fhir_buf_putc(b, first ? '?' : '&');
-        put_encoded(b, q->params[i].name);
+        srv__put_encoded(b, q->params[i].name);
         fhir_buf_putc(b, '=');
-        put_encoded(b, q->params[i].value);
+        srv__put_encoded(b, q->params[i].value);
         first = 0;
     }
 }
@@ -195,14 +179,14 @@ srv__search(srv_req *r, const search_query *q)
     put_query(&link, q);
     if (search_query_get(q, "_cursor") != NULL) {
         fhir_buf_printf(&link, "%s_cursor=", link.len > plen ? "&" : "?");
-        put_encoded(&link, search_query_get(q, "_cursor"));
+        srv__put_encoded(&link, search_query_get(q, "_cursor"));
     }
     fhir_bundle_add_link(bundle, "self", link.data);
     if (pg.more && pg.cursor != NULL) {
         link.len = plen;
         put_query(&link, q);
         fhir_buf_printf(&link, "%s_cursor=", link.len > plen ? "&" : "?");
-        put_encoded(&link, pg.cursor);
+        srv__put_encoded(&link, pg.cursor);
         fhir_bundle_add_link(bundle, "next", link.data);
     }
     fhir_buf_clear(&link);

@@ -121,6 +121,8 @@ void srv__reply_raw(srv_req *r, int status, const char *body, size_t len,
                     const char *headers);
 /* Serialises `json` (consumed) honouring _pretty, then as above. */
 void srv__reply_json(srv_req *r, int status, cJSON *json, const char *headers);
+/* Appends `s` percent-encoded for a query-string value (links). */
+void srv__put_encoded(fhir_buf *b, const char *s);
 /* Replies with an OperationOutcome built from err and err->status. */
 void srv__reply_err(srv_req *r, const fhir_err *err);
 /* Replies status with a one-issue OperationOutcome. */
