@@ -390,6 +390,20 @@ vs_expand(vs_loader *ld, size_t i)
         }
     }
     if (cv.n > 0) {
+        /* The definition order first (it is a rank for some, e.g.
+         * routine < urgent < asap < stat), each code once. */
+        vs->order = fhir_arena_alloc(ld->reg->arena, cv.n * sizeof(char *));
+        for (size_t j = 0; j < cv.n; j++) {
+            size_t m;
+            for (m = 0; m < vs->norder; m++) {
+                if (strcmp(vs->order[m], cv.v[j].code) == 0) {
+                    break;
+                }
+            }
+            if (m == vs->norder) {
+                vs->order[vs->norder++] = cv.v[j].code;
+            }
+        }
         qsort(cv.v, cv.n, sizeof(prof_code), code_cmp);
         size_t k = 1;
         for (size_t j = 1; j < cv.n; j++) {
@@ -1245,4 +1259,32 @@ prof_validate(cJSON **out_oo, const prof_registry *reg, const cJSON *res,
         *out_oo = w.oo;
     }
     return w.nissues > 0 ? -1 : 0;
+}
+
+size_t
+prof_binding_order(const prof_registry *reg, const char *path,
+                   const char *const **out)
+{
+    const char *dot = strchr(path, '.');
+    *out = NULL;
+    if (dot == NULL) {
+        return 0;
+    }
+    char type[64];
+    size_t tl = (size_t)(dot - path);
+    if (tl >= sizeof(type)) {
+        return 0;
+    }
+    memcpy(type, path, tl);
+    type[tl] = '\0';
+    const prof_sd *sd = sd_find(reg, type);
+    for (size_t i = 0; sd != NULL && i < sd->nelems; i++) {
+        const prof_elem *e = &sd->elems[i];
+        if (strcmp(e->path, path) == 0 && e->binding != NULL &&
+            e->binding->complete) {
+            *out = e->binding->order;
+            return e->binding->norder;
+        }
+    }
+    return 0;
 }

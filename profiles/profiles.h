@@ -49,4 +49,12 @@ int prof_validate(cJSON **out_oo, const prof_registry *reg, const cJSON *res,
 int prof_valueset_contains(const prof_registry *reg, const char *url,
                            const char *system, const char *code);
 
+/* The codes of the required binding of element `path` (e.g.
+ * "Task.priority") in the value set's own order, which for some value
+ * sets is a rank (request-priority: routine, urgent, asap, stat). Returns
+ * the number of codes (0 when the element has no such binding); *out is
+ * borrowed from the registry. */
+size_t prof_binding_order(const prof_registry *reg, const char *path,
+                          const char *const **out);
+
 #endif

@@ -55,6 +55,8 @@ typedef struct prof_valueset {
     const char *url;  /* canonical URL without "|version" */
     prof_code *codes; /* sorted by code, then system */
     size_t ncodes;
+    const char **order; /* codes in the value set's own order */
+    size_t norder;
     int complete; /* 0 when some include could not be enumerated (a
                      filter, a CodeSystem not in the registry), so a code
                      missing from `codes` proves nothing */

@@ -1113,7 +1113,21 @@ sql_sort_value(fhir_sql *q, const search_sort *s)
     default:
         fhir_sql_add(q, "(SELECT ");
         fhir_sql_add(q, agg);
-        fhir_sql_add(q, "(x.code) FROM idx_token x");
+        if (p->norder > 0) {
+            /* A ranked code system sorts by rank, not alphabetically. */
+            fhir_sql_add(q, "(CASE x.code");
+            for (size_t i = 0; i < p->norder; i++) {
+                fhir_sql_add(q, " WHEN ");
+                sql_str(q, p->order[i]);
+                fhir_sql_add(q, " THEN ");
+                fhir_sql_int(q, (int64_t)i);
+            }
+            fhir_sql_add(q, " ELSE ");
+            fhir_sql_int(q, (int64_t)p->norder);
+            fhir_sql_add(q, " END) FROM idx_token x");
+        } else {
+            fhir_sql_add(q, "(x.code) FROM idx_token x");
+        }
         break;
     }
     fhir_sql_add(q, " WHERE x.rid = r.rid AND x.param = ");
@@ -1127,6 +1141,9 @@ sort_is_text(const search_sort *s)
     const struct search_param *p = s->param;
     if (p->builtin == SEARCH_BUILTIN_LASTUPDATED) {
         return 0;
+    }
+    if (p->type == SEARCH_TYPE_TOKEN && p->norder > 0) {
+        return 0; /* a rank */
     }
     return p->builtin == SEARCH_BUILTIN_ID || p->type != SEARCH_TYPE_DATE;
 }

@@ -351,3 +351,13 @@ search_param_num(const search_param *p)
 {
     return p->num;
 }
+
+void
+search_param_set_order(search_registry *reg, size_t i, const char *const *codes,
+                       size_t n)
+{
+    if (i < reg->nparams) {
+        reg->params[i].order = codes;
+        reg->params[i].norder = n;
+    }
+}

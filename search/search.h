@@ -91,6 +91,11 @@ int search_param_applies(const search_param *p, int type);
  * indexing or search; not thread-safe). */
 void search_param_set_num(search_registry *reg, size_t i, int num);
 int search_param_num(const search_param *p);
+/* Gives token parameter i a rank order for _sort (e.g. the order of its
+ * required value set: routine < urgent < asap < stat); codes borrowed,
+ * they must outlive the registry. Set at start-up. */
+void search_param_set_order(search_registry *reg, size_t i,
+                            const char *const *codes, size_t n);
 
 /* ---- indexing --------------------------------------------------------- */
 /* The row types (fhir_row, fhir_rows) live in fhir/fhir.h: search/ makes

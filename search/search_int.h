@@ -32,7 +32,9 @@ struct search_param {
     fhir_path *path;      /* compiled expression, NULL when unsupported */
     const char **targets; /* reference target types */
     size_t ntargets;
-    int num; /* store's number, set at start-up */
+    int num;                  /* store's number, set at start-up */
+    const char *const *order; /* token codes in rank order, for _sort */
+    size_t norder;
 };
 
 /* One (code -> parameter) entry of a served type's lookup table. */

@@ -45,6 +45,42 @@ listed_before(int i)
     return 0;
 }
 
+/* rest.resource.searchParam: every parameter searchable on type t, from
+ * the registry (so exactly what search accepts). */
+static void
+search_params(cJSON *res, const search_registry *reg, int t)
+{
+    static const char *const types[] = {[SEARCH_TYPE_NUMBER] = "number",
+                                        [SEARCH_TYPE_DATE] = "date",
+                                        [SEARCH_TYPE_STRING] = "string",
+                                        [SEARCH_TYPE_TOKEN] = "token",
+                                        [SEARCH_TYPE_REFERENCE] = "reference",
+                                        [SEARCH_TYPE_COMPOSITE] = "composite",
+                                        [SEARCH_TYPE_QUANTITY] = "quantity",
+                                        [SEARCH_TYPE_URI] = "uri",
+                                        [SEARCH_TYPE_SPECIAL] = "special"};
+    cJSON *list = NULL;
+    for (size_t i = 0; reg != NULL && i < search_registry_count(reg); i++) {
+        const search_param *p = search_registry_at(reg, i);
+        char url[160];
+        if (!search_param_applies(p, t) || search_param_unsupported(p, NULL)) {
+            continue;
+        }
+        if (list == NULL) {
+            list = cJSON_AddArrayToObject(res, "searchParam");
+        }
+        cJSON *sp = cJSON_CreateObject();
+        cJSON_AddStringToObject(sp, "name", search_param_code(p));
+        snprintf(url, sizeof(url), "http://hl7.org/fhir/SearchParameter/%s",
+                 search_param_key(p));
+        cJSON_AddStringToObject(sp, "definition", url);
+        cJSON_AddStringToObject(sp, "type", types[search_param_type(p)]);
+        cJSON_AddStringToObject(sp, "documentation",
+                                search_param_description(p));
+        cJSON_AddItemToArray(list, sp);
+    }
+}
+
 void
 srv__capability_build(srv_server *s)
 {
@@ -87,6 +123,7 @@ srv__capability_build(srv_server *s)
                 add_code(list, srv_interactions[i].code);
             }
         }
+        search_params(res, s->search, t);
         /* If-Match is honoured on update and delete. */
         cJSON_AddStringToObject(res, "versioning", "versioned-update");
         cJSON_AddBoolToObject(res, "readHistory", has("vread"));

@@ -11,6 +11,7 @@
 #include "server/server.h"
 #include "server/server_int.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,41 @@ rows_of_body(void *ctx, int type, const char *body, size_t len, fhir_rows *out,
     }
 }
 
+/* 1 when expr is a plain "Type.element" path. */
+static int
+simple_path(const char *expr)
+{
+    const char *p = expr;
+    int dots = 0;
+    if (expr == NULL || !isupper((unsigned char)*p)) {
+        return 0;
+    }
+    for (; *p != '\0'; p++) {
+        if (*p == '.') {
+            dots++;
+        } else if (!isalpha((unsigned char)*p)) {
+            return 0;
+        }
+    }
+    return dots == 1;
+}
+
+/* Token parameters bound to a ranked value set sort by rank. */
+static void
+rank_order(srv_server *s, size_t i, const search_param *p)
+{
+    const char *const *codes = NULL;
+    size_t n;
+    if (s->prof == NULL || search_param_type(p) != SEARCH_TYPE_TOKEN ||
+        !simple_path(search_param_expression(p))) {
+        return;
+    }
+    n = prof_binding_order(s->prof, search_param_expression(p), &codes);
+    if (n > 0) {
+        search_param_set_order(s->search, i, codes, n);
+    }
+}
+
 int
 srv__search_setup(srv_server *s, const char *defs, int force, fhir_err *err)
 {
@@ -61,6 +97,7 @@ srv__search_setup(srv_server *s, const char *defs, int force, fhir_err *err)
             return -1;
         }
         search_param_set_num(s->search, i, num);
+        rank_order(s, i, p);
         snprintf(nbuf, sizeof(nbuf), "%d:%d", num, (int)search_param_type(p));
         h = fnv(fnv(fnv(h, search_param_key(p)), nbuf),
                 search_param_expression(p));
