@@ -259,6 +259,21 @@ ignored(search_plan *pl, const char *name, const char *why, fhir_err *err)
     return 0;
 }
 
+/* The parameter `code` of the searched types: it must be the same
+ * parameter for each (a system search only takes common ones). */
+static const struct search_param *
+find_common(const search_plan *pl, const char *code, int *unsupported)
+{
+    const struct search_param *p =
+        search_param_find(pl->reg, pl->type, code, unsupported);
+    for (size_t i = 1; p != NULL && i < pl->opts.ntypes; i++) {
+        if (!search_param_applies(p, pl->opts.types[i])) {
+            return NULL;
+        }
+    }
+    return p;
+}
+
 static int
 parse_condition(search_plan *pl, const char *name, const char *value,
                 fhir_err *err)
@@ -280,16 +295,17 @@ parse_condition(search_plan *pl, const char *name, const char *value,
         return ignored(pl, name, "uses chaining or _has, not supported yet",
                        err);
     }
-    const struct search_param *p =
-        search_param_find(pl->reg, pl->type, code, &unsupported);
+    const struct search_param *p = find_common(pl, code, &unsupported);
     if (p == NULL && code[0] == '_') {
         /* _include, _revinclude, _contained, _list, ... */
         return ignored(pl, name, "is not supported by this server yet", err);
     }
     if (p == NULL) {
         return ignored(pl, name,
-                       fhir_arena_printf(a, "is not defined for %s",
-                                         fhir_type_name(pl->type)),
+                       fhir_arena_printf(
+                           a, "is not defined for %s%s",
+                           fhir_type_name(pl->type),
+                           pl->opts.ntypes > 1 ? " and the other types" : ""),
                        err);
     }
     if (unsupported) {
@@ -440,8 +456,7 @@ parse_sort(search_plan *pl, const char *value, fhir_err *err)
         const char *k = keys[i];
         int desc = k[0] == '-';
         int unsupported = 0;
-        const struct search_param *p =
-            search_param_find(pl->reg, pl->type, k + desc, &unsupported);
+        const struct search_param *p = find_common(pl, k + desc, &unsupported);
         if (p == NULL || unsupported) {
             return fhir_err_set_at(err, FHIR_ISSUE_INVALID, "_sort",
                                    "_sort: '%.64s' is not a search parameter "
@@ -523,7 +538,7 @@ parse_int(const char *s, long long *out)
 }
 
 int
-search_plan_new(search_plan **out, const search_registry *reg, int type,
+search_plan_new(search_plan **out, const search_registry *reg,
                 const search_query *q, const search_opts *opts, fhir_arena *a,
                 fhir_err *err)
 {
@@ -532,7 +547,7 @@ search_plan_new(search_plan **out, const search_registry *reg, int type,
     long long n;
     *out = NULL;
     pl->reg = reg;
-    pl->type = type;
+    pl->type = opts->ntypes > 0 ? opts->types[0] : -1;
     pl->opts = *opts;
     pl->a = a;
     pl->count = opts->default_count;
@@ -541,7 +556,8 @@ search_plan_new(search_plan **out, const search_registry *reg, int type,
     for (size_t i = 0; i < q->n; i++) {
         const char *name = q->params[i].name;
         const char *value = q->params[i].value;
-        if (strcmp(name, "_format") == 0 || strcmp(name, "_pretty") == 0) {
+        if (strcmp(name, "_format") == 0 || strcmp(name, "_pretty") == 0 ||
+            strcmp(name, "_type") == 0) {
             continue;
         }
         if (strcmp(name, "_count") == 0) {
@@ -1018,11 +1034,29 @@ search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out)
     return 1;
 }
 
+/* " = ?" or " IN (?, ...)" for the searched types' codes. */
+static void
+sql_types(fhir_sql *q, const search_plan *p)
+{
+    if (p->opts.ntypes == 1) {
+        fhir_sql_add(q, " = ");
+        fhir_sql_int(q, p->opts.type_codes[0]);
+        return;
+    }
+    fhir_sql_add(q, " IN (");
+    for (size_t i = 0; i < p->opts.ntypes; i++) {
+        fhir_sql_add(q, i ? ", " : "");
+        fhir_sql_int(q, p->opts.type_codes[i]);
+    }
+    fhir_sql_add(q, ")");
+}
+
 void
 search_plan_type_count_sql(const search_plan *p, fhir_sql *out)
 {
-    fhir_sql_add(out, "SELECT coalesce((SELECT n FROM cnt_type WHERE type = ");
-    fhir_sql_int(out, p->opts.type_code);
+    fhir_sql_add(out, "SELECT coalesce((SELECT sum(n) FROM cnt_type WHERE "
+                      "type");
+    sql_types(out, p);
     fhir_sql_add(out, "), 0)");
 }
 
@@ -1061,8 +1095,8 @@ sql_from_where(fhir_sql *q, const search_plan *p, int with_body)
     if (with_body) {
         fhir_sql_add(q, " JOIN history h ON h.hid = r.hid");
     }
-    fhir_sql_add(q, " WHERE r.type = ");
-    fhir_sql_int(q, p->opts.type_code);
+    fhir_sql_add(q, " WHERE r.type");
+    sql_types(q, p);
     fhir_sql_add(q, " AND r.deleted = 0");
     for (size_t i = 0; i < p->nconds; i++) {
         if ((int)i == d) {
@@ -1201,7 +1235,7 @@ sql_after_cursor(fhir_sql *q, const search_plan *p)
 void
 search_plan_page_sql(const search_plan *p, fhir_sql *out)
 {
-    fhir_sql_add(out, "SELECT r.rid, r.id, r.hid, h.body");
+    fhir_sql_add(out, "SELECT r.rid, r.id, r.hid, h.body, r.type");
     for (size_t s = 0; s < p->nsort; s++) {
         /* Resources without a value sort last, whatever the direction. */
         fhir_sql_add(out, ", (");

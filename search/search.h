@@ -126,22 +126,28 @@ typedef enum search_summary {
     SEARCH_SUMMARY_TEXT
 } search_summary;
 
+#define SEARCH_MAX_TYPES 16
+
 typedef struct search_opts {
-    int type_code;     /* the store's code of the searched type */
+    int types[SEARCH_MAX_TYPES];      /* served types searched (system
+                                         search: several) */
+    int type_codes[SEARCH_MAX_TYPES]; /* their codes in the store */
+    size_t ntypes;
     const char *base;  /* this server's base URL, for absolute references */
     int default_count; /* page size without _count */
     int max_count;     /* largest page size */
     int strict;        /* Prefer: handling=strict */
 } search_opts;
 
-/* Parses a search of served type `type`. Result parameters (_count,
- * _sort, _total, _summary, _elements, _cursor, and _format/_pretty which
- * server/ reads) are taken as such; every other parameter is checked
- * against the registry. Errors (invalid, not-supported; status 400) name
- * the parameter: a malformed value, an unknown modifier or prefix, and,
- * under strict handling, an unknown or unsupported parameter (otherwise
- * those become warnings). Everything lives in `a`. */
-int search_plan_new(search_plan **out, const search_registry *reg, int type,
+/* Parses a search of the served types in opts (one for a type search,
+ * several for a system search, where a parameter must apply to all of
+ * them). Result parameters (_count, _sort, _total, _summary, _elements,
+ * _cursor, and _type/_format/_pretty which server/ reads) are taken as
+ * such; every other parameter is checked against the registry. Errors (invalid,
+ * not-supported; status 400) name the parameter: a malformed value, an unknown
+ * modifier or prefix, and, under strict handling, an unknown or unsupported
+ * parameter (otherwise those become warnings). Everything lives in `a`. */
+int search_plan_new(search_plan **out, const search_registry *reg,
                     const search_query *q, const search_opts *opts,
                     fhir_arena *a, fhir_err *err) FHIR_MUST_CHECK;
 
@@ -163,7 +169,7 @@ void search_plan_set_estimate(search_plan *p, size_t i, int64_t n);
 void search_plan_type_count_sql(const search_plan *p, fhir_sql *out);
 void search_plan_set_type_count(search_plan *p, int64_t n);
 
-/* The page: rows (rid, id, hid, body, cursor key...) in result order,
+/* The page: rows (rid, id, hid, body, type code, key...) in result order,
  * page size + 1 of them so the caller knows whether a next page exists.
  * Uses the estimates to choose which condition drives the query. */
 void search_plan_page_sql(const search_plan *p, fhir_sql *out);
@@ -172,7 +178,9 @@ void search_plan_count_sql(const search_plan *p, fhir_sql *out);
 /* 1 when the exact number of matches is known from the estimates alone
  * (a single counted condition, or none), with *n set. */
 int search_plan_count_known(const search_plan *p, int64_t *n);
-/* The sort-key columns that follow the four fixed ones in page rows,
+#define SEARCH_PAGE_KEYS 5 /* column of the first sort key in page rows */
+
+/* The sort-key columns that follow the fixed ones in page rows,
  * and whether key k is text (else an integer). */
 size_t search_plan_nkeys(const search_plan *p);
 int search_plan_key_is_text(const search_plan *p, size_t k);

@@ -626,6 +626,7 @@ const srv_interaction srv_interactions[] = {
     {"search-type", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE, SRV_GET, do_search},
     {"search-type", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE_SEARCH, SRV_POST,
      do_search_post},
+    {"search-system", SRV_LEVEL_SYSTEM, SRV_SHAPE_BASE, SRV_GET, do_search},
     {"history-system", SRV_LEVEL_SYSTEM, SRV_SHAPE_HIST_SYS, SRV_GET,
      do_history},
 };

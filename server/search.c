@@ -52,10 +52,11 @@ page_row(void *ctx, const store_row *row)
     size_t len = 0;
     const char *id = store_row_text(row, 1, NULL);
     const char *body = store_row_text(row, 3, &len);
+    int type = store_type_of_code(r->srv->env, (int)store_row_int(row, 4));
     cJSON *e = fhir_bundle_add_entry(pg->bundle);
-    cJSON_AddStringToObject(e, "fullUrl",
-                            fhir_arena_printf(r->a, "%s/%s/%s", r->base,
-                                              fhir_type_name(r->type), id));
+    cJSON_AddStringToObject(
+        e, "fullUrl",
+        fhir_arena_printf(r->a, "%s/%s/%s", r->base, fhir_type_name(type), id));
     cJSON *res = NULL;
     if (r->pretty) {
         fhir_json_opts jo = {512, 0};
@@ -72,7 +73,7 @@ page_row(void *ctx, const store_row *row)
     fhir_sqlval keys[2 * 8 + 1];
     memset(keys, 0, sizeof(keys));
     for (size_t k = 0; k < nk && k < sizeof(keys) / sizeof(keys[0]); k++) {
-        int col = 4 + (int)k;
+        int col = SEARCH_PAGE_KEYS + (int)k;
         if (store_row_is_null(row, col)) {
             keys[k].is_text = 1;
         } else if (search_plan_key_is_text(pg->plan, k)) {
@@ -111,21 +112,67 @@ handling_strict(srv_req *r)
     return p != NULL && strstr(p, "handling=strict") != NULL;
 }
 
+/* The types searched: r->type, or for a system search those named by
+ * _type (all served types without it). */
+static int
+search_types(search_opts *so, srv_req *r, const search_query *q, fhir_err *err)
+{
+    const char *list = search_query_get(q, "_type");
+    so->ntypes = 0;
+    if (r->type >= 0) {
+        so->types[so->ntypes++] = r->type;
+    } else if (list == NULL) {
+        for (int t = 0; t < fhir_type_count(); t++) {
+            so->types[so->ntypes++] = t;
+        }
+    } else {
+        char *copy = fhir_arena_strdup(r->a, list);
+        for (char *tok = copy; tok != NULL;) {
+            char *comma = strchr(tok, ',');
+            if (comma != NULL) {
+                *comma = '\0';
+            }
+            int t = fhir_type_find(tok);
+            if (t < 0) {
+                return fhir_err_set_at(err, FHIR_ISSUE_INVALID, "_type",
+                                       "_type: '%.64s' is not a resource "
+                                       "type served here",
+                                       tok);
+            }
+            int dup = 0;
+            for (size_t i = 0; i < so->ntypes; i++) {
+                dup |= so->types[i] == t;
+            }
+            if (!dup && so->ntypes < SEARCH_MAX_TYPES) {
+                so->types[so->ntypes++] = t;
+            }
+            tok = comma ? comma + 1 : NULL;
+        }
+    }
+    for (size_t i = 0; i < so->ntypes; i++) {
+        so->type_codes[i] = store_type_code(r->srv->env, so->types[i]);
+    }
+    return 0;
+}
+
 int
 srv__search(srv_req *r, const search_query *q)
 {
     fhir_err err = FHIR_ERR_INIT;
     search_plan *plan = NULL;
-    search_opts so = {store_type_code(r->srv->env, r->type), r->base,
-                      r->srv->cfg.default_count, r->srv->cfg.max_count,
-                      handling_strict(r)};
+    search_opts so;
     fhir_sql sql = FHIR_SQL_INIT;
     store_db *db = srv__db(r, &err);
     cJSON *bundle = NULL;
     int64_t n = 0, total = -1;
 
-    if (db == NULL || search_plan_new(&plan, r->srv->search, r->type, q, &so,
-                                      r->a, &err) != 0) {
+    memset(&so, 0, sizeof(so));
+    so.base = r->base;
+    so.default_count = r->srv->cfg.default_count;
+    so.max_count = r->srv->cfg.max_count;
+    so.strict = handling_strict(r);
+    if (db == NULL || search_types(&so, r, q, &err) != 0 ||
+        search_plan_new(&plan, r->srv->search, q, &so, r->a, &err) != 0) {
         goto fail;
     }
     /* What the planner needs to know: sizes from the kept counts. */
@@ -174,7 +221,10 @@ srv__search(srv_req *r, const search_query *q)
 
     /* Links: self, and next while there is more. */
     fhir_buf link = FHIR_BUF_INIT;
-    fhir_buf_printf(&link, "%s/%s", r->base, fhir_type_name(r->type));
+    fhir_buf_puts(&link, r->base);
+    if (r->type >= 0) {
+        fhir_buf_printf(&link, "/%s", fhir_type_name(r->type));
+    }
     size_t plen = link.len;
     put_query(&link, q);
     if (search_query_get(q, "_cursor") != NULL) {

@@ -427,6 +427,12 @@ store_type_code(const store_env *env, int type)
 }
 
 int
+store_type_of_code(const store_env *env, int code)
+{
+    return store__type_of_code(env, code);
+}
+
+int
 store_db_open(store_db **out, store_env *env, fhir_err *err)
 {
     store_db *db = fhir_xcalloc(1, sizeof(*db));

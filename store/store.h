@@ -45,6 +45,8 @@ int store_env_check(store_env *env, fhir_err *err) FHIR_MUST_CHECK;
 
 /* The store's persistent code of served type `type` (for search/'s SQL). */
 int store_type_code(const store_env *env, int type);
+/* The served type index of a store code (from a query's rows), or -1. */
+int store_type_of_code(const store_env *env, int code);
 
 /* A read connection for the calling thread. */
 int store_db_open(store_db **out, store_env *env,
