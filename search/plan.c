@@ -470,10 +470,15 @@ parse_sort(search_plan *pl, const char *value, fhir_err *err)
     return 0;
 }
 
-/* _cursor: "k1.k2...rid" with each key i<int>, t<hex> or n (null). */
+/* _cursor: "[b]k1.k2...rid" with each key i<int>, t<hex> or n (null). */
 static int
 parse_cursor(search_plan *pl, const char *value, fhir_err *err)
 {
+    /* "b..." pages backwards: the rows before the cursor. */
+    if (value[0] == 'b') {
+        pl->cursor_before = 1;
+        value++;
+    }
     const char *parts[2 * SEARCH_MAX_SORT + 2];
     size_t n = split(parts, 2 * SEARCH_MAX_SORT + 1, pl->a, value, '.');
     char *end = NULL;
@@ -1206,14 +1211,15 @@ sql_cursor_val(fhir_sql *q, const fhir_sqlval *v)
     }
 }
 
-/* Keyset paging: rows after the cursor in (key..., rid) order. */
+/* Keyset paging: rows after (or, paging back, before) the cursor in
+ * (key..., rid) order. */
 static void
 sql_after_cursor(fhir_sql *q, const search_plan *p)
 {
     size_t m = p->ncursor;
     fhir_sql_add(q, " AND (");
     for (size_t k = 0; k < m; k++) {
-        int desc = k % 2 == 1 && p->sort[k / 2].desc;
+        int desc = (k % 2 == 1 && p->sort[k / 2].desc) != p->cursor_before;
         fhir_sql_add(q, "k");
         fhir_buf_printf(&q->text, "%zu", k);
         fhir_sql_add(q, desc ? " < " : " > ");
@@ -1224,7 +1230,7 @@ sql_after_cursor(fhir_sql *q, const search_plan *p)
         sql_cursor_val(q, &p->cursor_keys[k]);
         fhir_sql_add(q, " AND (");
     }
-    fhir_sql_add(q, "r.rid > ");
+    fhir_sql_add(q, p->cursor_before ? "r.rid < " : "r.rid > ");
     fhir_sql_int(q, p->cursor_rid);
     for (size_t k = 0; k < m; k++) {
         fhir_sql_add(q, "))");
@@ -1248,12 +1254,15 @@ search_plan_page_sql(const search_plan *p, fhir_sql *out)
     if (p->has_cursor) {
         sql_after_cursor(out, p);
     }
+    /* Paging back reads the order backwards; the caller reverses. */
+    int back = p->cursor_before;
     fhir_sql_add(out, " ORDER BY ");
     for (size_t s = 0; s < p->nsort; s++) {
-        fhir_buf_printf(&out->text, "k%zu, k%zu%s, ", 2 * s, 2 * s + 1,
-                        p->sort[s].desc ? " DESC" : "");
+        fhir_buf_printf(&out->text, "k%zu%s, k%zu%s, ", 2 * s,
+                        back ? " DESC" : "", 2 * s + 1,
+                        (p->sort[s].desc != back) ? " DESC" : "");
     }
-    fhir_sql_add(out, "r.rid LIMIT ");
+    fhir_sql_add(out, back ? "r.rid DESC LIMIT " : "r.rid LIMIT ");
     fhir_sql_int(out, (int64_t)p->count + 1);
 }
 
@@ -1293,11 +1302,26 @@ search_plan_count_known(const search_plan *p, int64_t *n)
     return 0;
 }
 
+int
+search_plan_backwards(const search_plan *p)
+{
+    return p->cursor_before;
+}
+
+int
+search_plan_has_cursor(const search_plan *p)
+{
+    return p->has_cursor;
+}
+
 const char *
 search_plan_cursor(const search_plan *p, const fhir_sqlval *keys, int64_t rid,
-                   fhir_arena *a)
+                   int before, fhir_arena *a)
 {
     fhir_buf b = FHIR_BUF_INIT;
+    if (before) {
+        fhir_buf_putc(&b, 'b');
+    }
     for (size_t k = 0; k < 2 * p->nsort; k++) {
         const fhir_sqlval *v = &keys[k];
         if (v->is_text && v->s == NULL) {

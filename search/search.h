@@ -184,9 +184,14 @@ int search_plan_count_known(const search_plan *p, int64_t *n);
  * and whether key k is text (else an integer). */
 size_t search_plan_nkeys(const search_plan *p);
 int search_plan_key_is_text(const search_plan *p, size_t k);
-/* The _cursor value that continues after a row with these key values
- * (a text value with s == NULL stands for SQL NULL) and rid; from `a`. */
+/* The _cursor value that continues after (before: 1, precedes) a row
+ * with these key values (a text value with s == NULL stands for SQL
+ * NULL) and rid; from `a`. */
 const char *search_plan_cursor(const search_plan *p, const fhir_sqlval *keys,
-                               int64_t rid, fhir_arena *a);
+                               int64_t rid, int before, fhir_arena *a);
+/* 1 when the request pages backwards: page rows come last-first. */
+int search_plan_backwards(const search_plan *p);
+/* 1 when the request continues from a cursor (not the first page). */
+int search_plan_has_cursor(const search_plan *p);
 
 #endif

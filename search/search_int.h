@@ -132,5 +132,6 @@ struct search_plan {
     size_t ncursor;
     int64_t cursor_rid;
     int has_cursor;
+    int cursor_before; /* page backwards (the previous link) */
     fhir_arena *a;
 };

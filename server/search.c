@@ -33,10 +33,11 @@ struct page {
     srv_req *r;
     const search_plan *plan;
     cJSON *bundle;
-    int want;           /* page size */
-    int n;              /* rows seen */
-    int more;           /* a row beyond the page exists */
-    const char *cursor; /* continues after the last row of the page */
+    int want; /* page size */
+    int n;    /* rows seen */
+    int more; /* a row beyond the page exists */
+    /* cursors after / before the first and the last row fetched */
+    const char *first_after, *first_before, *last_after, *last_before;
 };
 
 static int
@@ -68,7 +69,7 @@ page_row(void *ctx, const store_row *row)
     cJSON_AddItemToObject(e, "resource", res ? res : fhir_json_raw(body, len));
     cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode",
                             "match");
-    /* Keep the cursor of the last row of the page. */
+    /* Cursors to page on from here (next and previous links). */
     size_t nk = search_plan_nkeys(pg->plan);
     fhir_sqlval keys[2 * 8 + 1];
     memset(keys, 0, sizeof(keys));
@@ -83,9 +84,33 @@ page_row(void *ctx, const store_row *row)
             keys[k].i = store_row_int(row, col);
         }
     }
-    pg->cursor =
-        search_plan_cursor(pg->plan, keys, store_row_int(row, 0), r->a);
+    int64_t rid = store_row_int(row, 0);
+    pg->last_after = search_plan_cursor(pg->plan, keys, rid, 0, r->a);
+    pg->last_before = search_plan_cursor(pg->plan, keys, rid, 1, r->a);
+    if (pg->n == 1) {
+        pg->first_after = pg->last_after;
+        pg->first_before = pg->last_before;
+    }
     return 0;
+}
+
+/* Reverses the entries of a Bundle (a page read backwards). */
+static void
+reverse_entries(cJSON *bundle)
+{
+    cJSON *entries = cJSON_GetObjectItemCaseSensitive(bundle, "entry");
+    int n = cJSON_GetArraySize(entries);
+    if (n < 2) {
+        return;
+    }
+    cJSON **v = fhir_xmalloc((size_t)n * sizeof(*v));
+    for (int i = n - 1; i >= 0; i--) {
+        v[i] = cJSON_DetachItemFromArray(entries, i);
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        cJSON_AddItemToArray(entries, v[i]);
+    }
+    free(v);
 }
 
 /* The query string of `q` without _cursor, for links. */
@@ -194,7 +219,12 @@ srv__search(srv_req *r, const search_query *q)
     bundle = fhir_bundle_new("searchset");
     search_total tmode = search_plan_total(plan);
     int count_only = search_plan_summary(plan) == SEARCH_SUMMARY_COUNT;
-    struct page pg = {r, plan, bundle, search_plan_page_size(plan), 0, 0, NULL};
+    struct page pg;
+    memset(&pg, 0, sizeof(pg));
+    pg.r = r;
+    pg.plan = plan;
+    pg.bundle = bundle;
+    pg.want = search_plan_page_size(plan);
     if (!count_only && pg.want > 0) {
         fhir_sql_clear(&sql);
         search_plan_page_sql(plan, &sql);
@@ -232,12 +262,26 @@ srv__search(srv_req *r, const search_query *q)
         srv__put_encoded(&link, search_query_get(q, "_cursor"));
     }
     fhir_bundle_add_link(bundle, "self", link.data);
-    if (pg.more && pg.cursor != NULL) {
+    /* Keyset paging both ways: going back, rows came last-first. */
+    int back = search_plan_backwards(plan);
+    const char *next = back ? pg.first_after : pg.more ? pg.last_after : NULL;
+    const char *prev = back ? (pg.more ? pg.last_before : NULL)
+                       : search_plan_has_cursor(plan) ? pg.first_before
+                                                      : NULL;
+    if (back) {
+        reverse_entries(bundle);
+    }
+    const char *rels[2] = {"next", "previous"};
+    const char *curs[2] = {next, prev};
+    for (int i = 0; i < 2; i++) {
+        if (curs[i] == NULL) {
+            continue;
+        }
         link.len = plen;
         put_query(&link, q);
         fhir_buf_printf(&link, "%s_cursor=", link.len > plen ? "&" : "?");
-        srv__put_encoded(&link, pg.cursor);
-        fhir_bundle_add_link(bundle, "next", link.data);
+        srv__put_encoded(&link, curs[i]);
+        fhir_bundle_add_link(bundle, rels[i], link.data);
     }
     fhir_buf_clear(&link);
     if (total >= 0) {
