@@ -34,7 +34,8 @@ DEB_PKGS = gcc make pkg-config libcivetweb-dev libcjson-dev libsqlite3-dev \
 FHIR_SRC     = fhir/err.c fhir/mem.c fhir/json.c fhir/types.c fhir/time.c \
                fhir/build.c fhir/text.c fhir/fhirpath.c
 PROFILES_SRC = profiles/profiles.c
-SEARCH_SRC   = search/query.c search/registry.c search/index.c search/plan.c
+SEARCH_SRC   = search/query.c search/registry.c search/index.c search/plan.c \
+               search/match.c
 STORE_SRC    = store/store.c store/history.c store/index.c store/query.c
 SERVER_SRC   = server/config.c server/server.c server/http.c server/rest.c \
                server/capability.c server/load.c server/index.c \

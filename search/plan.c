@@ -470,7 +470,8 @@ parse_sort(search_plan *pl, const char *value, fhir_err *err)
     return 0;
 }
 
-/* _cursor: "[b]k1.k2...rid" with each key i<int>, t<hex> or n (null). */
+/* _cursor: "[b]k1.k2...rid.sT" with each key i<int>, t<hex> or n (null),
+ * and T the snapshot the search is answered at. */
 static int
 parse_cursor(search_plan *pl, const char *value, fhir_err *err)
 {
@@ -479,12 +480,19 @@ parse_cursor(search_plan *pl, const char *value, fhir_err *err)
         pl->cursor_before = 1;
         value++;
     }
-    const char *parts[2 * SEARCH_MAX_SORT + 2];
-    size_t n = split(parts, 2 * SEARCH_MAX_SORT + 1, pl->a, value, '.');
+    const char *parts[2 * SEARCH_MAX_SORT + 3];
+    size_t n = split(parts, 2 * SEARCH_MAX_SORT + 2, pl->a, value, '.');
     char *end = NULL;
-    if (n == 0 || n > 2 * SEARCH_MAX_SORT + 1 || n - 1 != 2 * pl->nsort) {
+    if (n < 2 || n > 2 * SEARCH_MAX_SORT + 2 || n - 2 != 2 * pl->nsort ||
+        parts[n - 1][0] != 's') {
         goto bad;
     }
+    errno = 0;
+    pl->snapshot = strtoll(parts[n - 1] + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || pl->snapshot <= 0) {
+        goto bad;
+    }
+    n--; /* the snapshot is read; the rest is keys and rid */
     pl->cursor_keys = fhir_arena_alloc(pl->a, n * sizeof(fhir_sqlval));
     for (size_t i = 0; i + 1 < n; i++) {
         const char *s = parts[i];
@@ -1252,6 +1260,10 @@ search_plan_page_sql(const search_plan *p, fhir_sql *out)
     }
     sql_from_where(out, p, 1);
     if (p->has_cursor) {
+        /* Later pages: as of the snapshot; resources written since are
+         * judged by the caller on their version at the snapshot. */
+        fhir_sql_add(out, " AND r.hid <= ");
+        fhir_sql_int(out, p->snapshot);
         sql_after_cursor(out, p);
     }
     /* Paging back reads the order backwards; the caller reverses. */
@@ -1336,8 +1348,51 @@ search_plan_cursor(const search_plan *p, const fhir_sqlval *keys, int64_t rid,
             fhir_buf_printf(&b, "i%lld.", (long long)v->i);
         }
     }
-    fhir_buf_printf(&b, "%lld", (long long)rid);
+    fhir_buf_printf(&b, "%lld.s%lld", (long long)rid, (long long)p->snapshot);
     const char *s = fhir_arena_strndup(a, b.data, b.len);
     fhir_buf_clear(&b);
     return s;
+}
+
+void
+search_plan_snapshot_sql(const search_plan *p, fhir_sql *out)
+{
+    (void)p;
+    fhir_sql_add(out, "SELECT coalesce(max(hid), 0) FROM history");
+}
+
+void
+search_plan_set_snapshot(search_plan *p, int64_t t)
+{
+    if (!p->has_cursor) {
+        p->snapshot = t;
+    }
+}
+
+int64_t
+search_plan_snapshot(const search_plan *p)
+{
+    return p->snapshot;
+}
+
+int
+search_plan_changed_sql(const search_plan *p, fhir_sql *out)
+{
+    if (!p->has_cursor) {
+        return 0;
+    }
+    /* Resources of the types written after the snapshot that existed at
+     * it: their version then (body NULL if it was a delete). */
+    fhir_sql_add(out, "SELECT r.rid, r.id, r.type, o.body, o.hid, h.body "
+                      "FROM resource r JOIN history h ON h.hid = r.hid "
+                      "JOIN history o ON o.rid = r.rid AND o.version = "
+                      "(SELECT max(x.version) FROM history x WHERE "
+                      "x.rid = r.rid AND x.hid <= ");
+    fhir_sql_int(out, p->snapshot);
+    fhir_sql_add(out, ") WHERE r.type");
+    sql_types(out, p);
+    fhir_sql_add(out, " AND r.hid > ");
+    fhir_sql_int(out, p->snapshot);
+    fhir_sql_add(out, " AND r.deleted = 0");
+    return 1;
 }

@@ -189,6 +189,32 @@ int search_plan_key_is_text(const search_plan *p, size_t k);
  * NULL) and rid; from `a`. */
 const char *search_plan_cursor(const search_plan *p, const fhir_sqlval *keys,
                                int64_t rid, int before, fhir_arena *a);
+/* ---- stable paging ------------------------------------------------------ */
+/* A search is answered as of a snapshot: the first page takes the latest
+ * lastUpdated (search_plan_snapshot_sql) and every cursor carries it, so
+ * later pages see each resource as it was then. The page query only finds
+ * resources unchanged since; search_plan_changed_sql() lists the others
+ * (rid, id, type code, body at the snapshot, its lastUpdated, current
+ * body), which the caller indexes and judges with the functions below. */
+void search_plan_snapshot_sql(const search_plan *p, fhir_sql *out);
+void search_plan_set_snapshot(search_plan *p, int64_t t);
+int64_t search_plan_snapshot(const search_plan *p);
+/* 0 when no page can contain changed resources (first page). */
+int search_plan_changed_sql(const search_plan *p, fhir_sql *out);
+/* 1 when rows (of one version with this id and lastUpdated) satisfy every
+ * condition, judged as the SQL would. */
+int search_plan_match(const search_plan *p, const fhir_rows *rows,
+                      const char *id, int64_t hid);
+/* The sort-key values (search_plan_nkeys() of them) of that version. */
+void search_plan_keys(const search_plan *p, const fhir_rows *rows,
+                      const char *id, int64_t hid, fhir_sqlval *keys);
+/* Result order of two rows: <0, 0, >0. */
+int search_plan_order_cmp(const search_plan *p, const fhir_sqlval *ka,
+                          int64_t rida, const fhir_sqlval *kb, int64_t ridb);
+/* 1 when a row lies beyond the cursor in the paging direction. */
+int search_plan_past_cursor(const search_plan *p, const fhir_sqlval *keys,
+                            int64_t rid);
+
 /* 1 when the request pages backwards: page rows come last-first. */
 int search_plan_backwards(const search_plan *p);
 /* 1 when the request continues from a cursor (not the first page). */

@@ -133,5 +133,6 @@ struct search_plan {
     int64_t cursor_rid;
     int has_cursor;
     int cursor_before; /* page backwards (the previous link) */
+    int64_t snapshot;  /* lastUpdated the result is taken at; 0 unknown */
     fhir_arena *a;
 };

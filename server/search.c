@@ -29,88 +29,155 @@ query_int(store_db *db, const fhir_sql *q, int64_t *out, fhir_err *err)
     return store_query(db, q, first_int, out, err);
 }
 
+/* One row of a page: from the page query, or a resource changed since
+ * the snapshot and judged on its version then. */
+struct cand {
+    int64_t rid;
+    int type;
+    const char *id;
+    const char *body;
+    size_t len;
+    fhir_sqlval *keys;
+};
+
 struct page {
     srv_req *r;
-    const search_plan *plan;
-    cJSON *bundle;
-    int want; /* page size */
-    int n;    /* rows seen */
-    int more; /* a row beyond the page exists */
-    /* cursors after / before the first and the last row fetched */
-    const char *first_after, *first_before, *last_after, *last_before;
+    search_plan *plan;
+    struct cand *c; /* arena-owned */
+    size_t n, cap;
 };
+
+static struct cand *
+cand_add(struct page *pg)
+{
+    if (pg->n == pg->cap) {
+        size_t cap = pg->cap ? pg->cap * 2 : 32;
+        struct cand *c = fhir_arena_alloc(pg->r->a, cap * sizeof(*c));
+        if (pg->n > 0) {
+            memcpy(c, pg->c, pg->n * sizeof(*c));
+        }
+        pg->c = c;
+        pg->cap = cap;
+    }
+    struct cand *c = &pg->c[pg->n++];
+    memset(c, 0, sizeof(*c));
+    c->keys = fhir_arena_alloc(pg->r->a, (search_plan_nkeys(pg->plan) + 1) *
+                                             sizeof(fhir_sqlval));
+    return c;
+}
+
+static const char *
+copy_text(fhir_arena *a, const store_row *row, int col, size_t *len)
+{
+    size_t n = 0;
+    const char *t = store_row_text(row, col, &n);
+    if (len != NULL) {
+        *len = n;
+    }
+    return t ? fhir_arena_strndup(a, t, n) : NULL;
+}
 
 static int
 page_row(void *ctx, const store_row *row)
 {
     struct page *pg = ctx;
-    srv_req *r = pg->r;
-    if (pg->n == pg->want) {
-        pg->more = 1;
-        return 1;
-    }
-    pg->n++;
-    size_t len = 0;
-    const char *id = store_row_text(row, 1, NULL);
-    const char *body = store_row_text(row, 3, &len);
-    int type = store_type_of_code(r->srv->env, (int)store_row_int(row, 4));
-    cJSON *e = fhir_bundle_add_entry(pg->bundle);
-    cJSON_AddStringToObject(
-        e, "fullUrl",
-        fhir_arena_printf(r->a, "%s/%s/%s", r->base, fhir_type_name(type), id));
-    cJSON *res = NULL;
-    if (r->pretty) {
-        fhir_json_opts jo = {512, 0};
-        fhir_err err = FHIR_ERR_INIT;
-        if (fhir_json_parse(&res, body, len, &jo, &err) != 0) {
-            res = NULL;
-        }
-    }
-    cJSON_AddItemToObject(e, "resource", res ? res : fhir_json_raw(body, len));
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode",
-                            "match");
-    /* Cursors to page on from here (next and previous links). */
-    size_t nk = search_plan_nkeys(pg->plan);
-    fhir_sqlval keys[2 * 8 + 1];
-    memset(keys, 0, sizeof(keys));
-    for (size_t k = 0; k < nk && k < sizeof(keys) / sizeof(keys[0]); k++) {
+    fhir_arena *a = pg->r->a;
+    struct cand *c = cand_add(pg);
+    c->rid = store_row_int(row, 0);
+    c->id = copy_text(a, row, 1, NULL);
+    c->body = copy_text(a, row, 3, &c->len);
+    c->type = store_type_of_code(pg->r->srv->env, (int)store_row_int(row, 4));
+    for (size_t k = 0; k < search_plan_nkeys(pg->plan); k++) {
         int col = SEARCH_PAGE_KEYS + (int)k;
+        fhir_sqlval *v = &c->keys[k];
         if (store_row_is_null(row, col)) {
-            keys[k].is_text = 1;
+            v->is_text = 1;
         } else if (search_plan_key_is_text(pg->plan, k)) {
-            keys[k].is_text = 1;
-            keys[k].s = store_row_text(row, col, &keys[k].len);
+            v->is_text = 1;
+            v->s = copy_text(a, row, col, &v->len);
         } else {
-            keys[k].i = store_row_int(row, col);
+            v->i = store_row_int(row, col);
         }
-    }
-    int64_t rid = store_row_int(row, 0);
-    pg->last_after = search_plan_cursor(pg->plan, keys, rid, 0, r->a);
-    pg->last_before = search_plan_cursor(pg->plan, keys, rid, 1, r->a);
-    if (pg->n == 1) {
-        pg->first_after = pg->last_after;
-        pg->first_before = pg->last_before;
     }
     return 0;
 }
 
-/* Reverses the entries of a Bundle (a page read backwards). */
-static void
-reverse_entries(cJSON *bundle)
+/* A resource written since the snapshot: a candidate when its version
+ * then matched and lies beyond the cursor (R4 search.html#paging: the
+ * result does not shift under the client). Shown as it is now. */
+static int
+changed_row(void *ctx, const store_row *row)
 {
-    cJSON *entries = cJSON_GetObjectItemCaseSensitive(bundle, "entry");
-    int n = cJSON_GetArraySize(entries);
-    if (n < 2) {
-        return;
+    struct page *pg = ctx;
+    srv_req *r = pg->r;
+    size_t olen = 0;
+    const char *old = store_row_text(row, 3, &olen);
+    int type = store_type_of_code(r->srv->env, (int)store_row_int(row, 2));
+    cJSON *res = NULL;
+    fhir_json_opts jo = {512, 0};
+    fhir_err err = FHIR_ERR_INIT;
+    if (old == NULL || type < 0 ||
+        fhir_json_parse(&res, old, olen, &jo, &err) != 0) {
+        return 0; /* a delete then, or unreadable: not in the result */
     }
-    cJSON **v = fhir_xmalloc((size_t)n * sizeof(*v));
-    for (int i = n - 1; i >= 0; i--) {
-        v[i] = cJSON_DetachItemFromArray(entries, i);
+    fhir_rows rows = {NULL, 0, 0};
+    srv__index(r->srv, type, res, &rows, r->a);
+    cJSON_Delete(res);
+    const char *id = store_row_text(row, 1, NULL);
+    int64_t hid = store_row_int(row, 4), rid = store_row_int(row, 0);
+    fhir_sqlval *keys = fhir_arena_alloc(
+        r->a, (search_plan_nkeys(pg->plan) + 1) * sizeof(fhir_sqlval));
+    if (!search_plan_match(pg->plan, &rows, id, hid)) {
+        return 0;
     }
-    for (int i = n - 1; i >= 0; i--) {
-        cJSON_AddItemToArray(entries, v[i]);
+    search_plan_keys(pg->plan, &rows, id, hid, keys);
+    if (!search_plan_past_cursor(pg->plan, keys, rid)) {
+        return 0;
     }
-    free(v);
+    struct cand *c = cand_add(pg);
+    c->rid = rid;
+    c->type = type;
+    c->id = fhir_arena_strdup(r->a, id);
+    c->body = copy_text(r->a, row, 5, &c->len);
+    for (size_t k = 0; k < search_plan_nkeys(pg->plan); k++) {
+        c->keys[k] = keys[k];
+        if (keys[k].is_text && keys[k].s != NULL) {
+            c->keys[k].s = fhir_arena_strndup(r->a, keys[k].s, keys[k].len);
+        }
+    }
+    return 0;
+}
+
+static const search_plan *sort_plan; /* qsort has no context argument */
+static int sort_back;
+
+static int
+cand_cmp(const void *x, const void *y)
+{
+    const struct cand *a = x, *b = y;
+    int c = search_plan_order_cmp(sort_plan, a->keys, a->rid, b->keys, b->rid);
+    return sort_back ? -c : c;
+}
+
+static void
+add_entry(srv_req *r, cJSON *bundle, const struct cand *c)
+{
+    cJSON *e = fhir_bundle_add_entry(bundle);
+    cJSON_AddStringToObject(e, "fullUrl",
+                            fhir_arena_printf(r->a, "%s/%s/%s", r->base,
+                                              fhir_type_name(c->type), c->id));
+    cJSON *res = NULL;
+    if (r->pretty) {
+        fhir_json_opts jo = {512, 0};
+        fhir_err err = FHIR_ERR_INIT;
+        if (fhir_json_parse(&res, c->body, c->len, &jo, &err) != 0) {
+            res = NULL;
+        }
+    }
+    cJSON_AddItemToObject(e, "resource",
+                          res ? res : fhir_json_raw(c->body, c->len));
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode",
+                            "match");
 }
 
 /* The query string of `q` without _cursor, for links. */
@@ -190,6 +257,7 @@ srv__search(srv_req *r, const search_query *q)
     store_db *db = srv__db(r, &err);
     cJSON *bundle = NULL;
     int64_t n = 0, total = -1;
+    int in_tx = 0;
 
     memset(&so, 0, sizeof(so));
     so.base = r->base;
@@ -200,12 +268,24 @@ srv__search(srv_req *r, const search_query *q)
         search_plan_new(&plan, r->srv->search, q, &so, r->a, &err) != 0) {
         goto fail;
     }
-    /* What the planner needs to know: sizes from the kept counts. */
+    /* One read transaction: counts, page and snapshot agree. */
+    if (store_read_begin(db, &err) != 0) {
+        goto fail;
+    }
+    in_tx = 1;
+    /* What the planner needs to know: sizes from the kept counts, and
+     * the moment the result is taken at. */
     search_plan_type_count_sql(plan, &sql);
     if (query_int(db, &sql, &n, &err) != 0) {
         goto fail;
     }
     search_plan_set_type_count(plan, n);
+    fhir_sql_clear(&sql);
+    search_plan_snapshot_sql(plan, &sql);
+    if (query_int(db, &sql, &n, &err) != 0) {
+        goto fail;
+    }
+    search_plan_set_snapshot(plan, n);
     for (size_t i = 0; i < search_plan_nconds(plan); i++) {
         fhir_sql_clear(&sql);
         if (search_plan_estimate_sql(plan, i, &sql) &&
@@ -219,18 +299,34 @@ srv__search(srv_req *r, const search_query *q)
     bundle = fhir_bundle_new("searchset");
     search_total tmode = search_plan_total(plan);
     int count_only = search_plan_summary(plan) == SEARCH_SUMMARY_COUNT;
+    int want = search_plan_page_size(plan);
+    int back = search_plan_backwards(plan);
     struct page pg;
     memset(&pg, 0, sizeof(pg));
     pg.r = r;
     pg.plan = plan;
-    pg.bundle = bundle;
-    pg.want = search_plan_page_size(plan);
-    if (!count_only && pg.want > 0) {
+    if (!count_only && want > 0) {
         fhir_sql_clear(&sql);
         search_plan_page_sql(plan, &sql);
         if (store_query(db, &sql, page_row, &pg, &err) != 0) {
             goto fail;
         }
+        fhir_sql_clear(&sql);
+        if (search_plan_changed_sql(plan, &sql) &&
+            store_query(db, &sql, changed_row, &pg, &err) != 0) {
+            goto fail;
+        }
+        sort_plan = plan;
+        sort_back = back;
+        qsort(pg.c, pg.n, sizeof(*pg.c), cand_cmp);
+    }
+    store_read_end(db);
+    in_tx = 0;
+    int more = pg.n > (size_t)want;
+    size_t shown = more ? (size_t)want : pg.n;
+    /* Rows came in paging order; going back that is last-first. */
+    for (size_t i = 0; i < shown; i++) {
+        add_entry(r, bundle, &pg.c[back ? shown - 1 - i : i]);
     }
     int64_t known = 0;
     int cheap = search_plan_count_known(plan, &known);
@@ -243,9 +339,9 @@ srv__search(srv_req *r, const search_query *q)
         if (query_int(db, &sql, &total, &err) != 0) {
             goto fail;
         }
-    } else if (tmode == SEARCH_TOTAL_DEFAULT && !pg.more &&
-               search_query_get(q, "_cursor") == NULL && !count_only) {
-        total = pg.n; /* the whole result is on this page */
+    } else if (tmode == SEARCH_TOTAL_DEFAULT && !more &&
+               !search_plan_has_cursor(plan) && !count_only) {
+        total = (int64_t)shown; /* the whole result is on this page */
     }
     fhir_sql_clear(&sql);
 
@@ -262,14 +358,22 @@ srv__search(srv_req *r, const search_query *q)
         srv__put_encoded(&link, search_query_get(q, "_cursor"));
     }
     fhir_bundle_add_link(bundle, "self", link.data);
-    /* Keyset paging both ways: going back, rows came last-first. */
-    int back = search_plan_backwards(plan);
-    const char *next = back ? pg.first_after : pg.more ? pg.last_after : NULL;
-    const char *prev = back ? (pg.more ? pg.last_before : NULL)
-                       : search_plan_has_cursor(plan) ? pg.first_before
-                                                      : NULL;
+    /* Keyset paging both ways. In paging order c[0] is nearest the
+     * cursor; going back, the page shows c[shown-1] first. */
+    const struct cand *near = shown ? &pg.c[0] : NULL;
+    const struct cand *far = shown ? &pg.c[shown - 1] : NULL;
+    const char *next = NULL, *prev = NULL;
     if (back) {
-        reverse_entries(bundle);
+        next = near ? search_plan_cursor(plan, near->keys, near->rid, 0, r->a)
+                    : NULL;
+        prev = more ? search_plan_cursor(plan, far->keys, far->rid, 1, r->a)
+                    : NULL;
+    } else {
+        next = more ? search_plan_cursor(plan, far->keys, far->rid, 0, r->a)
+                    : NULL;
+        prev = near && search_plan_has_cursor(plan)
+                   ? search_plan_cursor(plan, near->keys, near->rid, 1, r->a)
+                   : NULL;
     }
     const char *rels[2] = {"next", "previous"};
     const char *curs[2] = {next, prev};
@@ -305,6 +409,9 @@ srv__search(srv_req *r, const search_query *q)
     srv__reply_json(r, 200, bundle, NULL);
     return 0;
 fail:
+    if (in_tx) {
+        store_read_end(db);
+    }
     fhir_sql_clear(&sql);
     cJSON_Delete(bundle);
     srv__reply_err(r, &err);

@@ -75,3 +75,21 @@ done:
     sqlite3_finalize(st);
     return rc;
 }
+
+int
+store_read_begin(store_db *db, fhir_err *err)
+{
+    int s = sqlite3_exec(db->c.db, "BEGIN", NULL, NULL, NULL);
+    if (s != SQLITE_OK) {
+        return store__fail(err, db->c.db, s, "search");
+    }
+    return 0;
+}
+
+void
+store_read_end(store_db *db)
+{
+    if (!sqlite3_get_autocommit(db->c.db)) {
+        sqlite3_exec(db->c.db, "COMMIT", NULL, NULL, NULL);
+    }
+}

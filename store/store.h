@@ -119,6 +119,11 @@ int store_row_is_null(const store_row *row, int col);
 /* Called once per row; a non-zero return stops the query. */
 typedef int (*store_row_cb)(void *ctx, const store_row *row);
 
+/* Brackets several queries in one read transaction, so they all see the
+ * same committed state. */
+int store_read_begin(store_db *db, fhir_err *err) FHIR_MUST_CHECK;
+void store_read_end(store_db *db);
+
 /* Runs a query built by search/ on the thread's read connection,
  * binding its values in order. Errors: transient, exception. */
 int store_query(store_db *db, const fhir_sql *q, store_row_cb cb, void *ctx,
