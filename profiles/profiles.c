@@ -560,6 +560,7 @@ elem_init(prof_elem *e, const prof_registry *reg, const cJSON *j,
     const cJSON *jt;
 
     e->path = fhir_arena_strdup(a, path);
+    e->summary = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "isSummary"));
     e->min = cJSON_IsNumber(min) ? min->valueint : 0;
     if (max == NULL) {
         e->max = 1;
@@ -1287,4 +1288,80 @@ prof_binding_order(const prof_registry *reg, const char *path,
         }
     }
     return 0;
+}
+
+/* Keeps member m of a resource for the subset asked? */
+static int
+subset_keeps(const prof_elem *root, const char *m, prof_subset_mode mode,
+             const char *elements)
+{
+    if (strcmp(m, "resourceType") == 0 || strcmp(m, "id") == 0 ||
+        strcmp(m, "meta") == 0) {
+        return 1;
+    }
+    const char *name = m[0] == '_' ? m + 1 : m; /* primitive extensions */
+    const prof_key *k = key_find(root, name);
+    const prof_elem *e = k ? k->elem : NULL;
+    switch (mode) {
+    case PROF_SUBSET_SUMMARY:
+        return e != NULL && e->summary;
+    case PROF_SUBSET_TEXT:
+        return strcmp(name, "text") == 0 || (e != NULL && e->min > 0);
+    case PROF_SUBSET_DATA:
+        return strcmp(name, "text") != 0;
+    case PROF_SUBSET_ELEMENTS:
+        break;
+    }
+    if (e != NULL && e->min > 0) {
+        return 1; /* R4 search.html#elements: mandatory ones too */
+    }
+    /* elements: a comma list of top-level names; a choice element is
+     * named without its type (occurrence for occurrenceDateTime). */
+    const char *ename = e ? e->name : name;
+    size_t el = strlen(ename);
+    for (const char *p = elements; p != NULL && *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == el && strncmp(p, ename, n) == 0) {
+            return 1;
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+void
+prof_subset(const prof_registry *reg, cJSON *res, prof_subset_mode mode,
+            const char *elements)
+{
+    const prof_sd *sd = sd_find(reg, fhir_json_str(res, "resourceType")
+                                         ? fhir_json_str(res, "resourceType")
+                                         : "");
+    if (sd == NULL || sd->nelems == 0) {
+        return;
+    }
+    cJSON *m = res->child;
+    while (m != NULL) {
+        cJSON *next = m->next;
+        if (m->string != NULL &&
+            !subset_keeps(&sd->elems[0], m->string, mode, elements)) {
+            cJSON_Delete(cJSON_DetachItemViaPointer(res, m));
+        }
+        m = next;
+    }
+    /* R4 search.html#summary: a subset is marked as such. */
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(res, "meta");
+    if (meta == NULL) {
+        meta = cJSON_AddObjectToObject(res, "meta");
+    }
+    cJSON *tags = cJSON_GetObjectItemCaseSensitive(meta, "tag");
+    if (tags == NULL) {
+        tags = cJSON_AddArrayToObject(meta, "tag");
+    }
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(
+        t, "system",
+        "http://terminology.hl7.org/CodeSystem/v3-ObservationValue");
+    cJSON_AddStringToObject(t, "code", "SUBSETTED");
+    cJSON_AddItemToArray(tags, t);
 }

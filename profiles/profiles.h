@@ -57,4 +57,17 @@ int prof_valueset_contains(const prof_registry *reg, const char *url,
 size_t prof_binding_order(const prof_registry *reg, const char *path,
                           const char *const **out);
 
+typedef enum prof_subset_mode {
+    PROF_SUBSET_SUMMARY, /* _summary=true: elements marked isSummary */
+    PROF_SUBSET_TEXT,    /* _summary=text: text and mandatory elements */
+    PROF_SUBSET_DATA,    /* _summary=data: everything but text */
+    PROF_SUBSET_ELEMENTS /* _elements=a,b: those and mandatory elements */
+} prof_subset_mode;
+
+/* Reduces `res` in place to the subset asked for (R4 search.html#summary
+ * and #elements), keeping resourceType, id and meta, and tags it
+ * SUBSETTED. `elements` is the comma list for PROF_SUBSET_ELEMENTS. */
+void prof_subset(const prof_registry *reg, cJSON *res, prof_subset_mode mode,
+                 const char *elements);
+
 #endif

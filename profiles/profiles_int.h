@@ -85,7 +85,8 @@ struct prof_elem {
     const char **json; /* member names: one, or one per type of a choice;
                           each is preceded by '_' in memory */
     size_t njson;
-    int choice; /* name ends in [x] in the definition */
+    int choice;  /* name ends in [x] in the definition */
+    int summary; /* isSummary: part of _summary=true */
     int min;
     int max; /* -1 for "*" */
     prof_type *types;

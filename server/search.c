@@ -160,19 +160,23 @@ cand_cmp(const void *x, const void *y)
 }
 
 static void
-add_entry(srv_req *r, cJSON *bundle, const struct cand *c)
+add_entry(srv_req *r, cJSON *bundle, const struct cand *c, int subset,
+          prof_subset_mode mode, const char *elements)
 {
     cJSON *e = fhir_bundle_add_entry(bundle);
     cJSON_AddStringToObject(e, "fullUrl",
                             fhir_arena_printf(r->a, "%s/%s/%s", r->base,
                                               fhir_type_name(c->type), c->id));
     cJSON *res = NULL;
-    if (r->pretty) {
+    if (r->pretty || subset) {
         fhir_json_opts jo = {512, 0};
         fhir_err err = FHIR_ERR_INIT;
         if (fhir_json_parse(&res, c->body, c->len, &jo, &err) != 0) {
             res = NULL;
         }
+    }
+    if (res != NULL && subset) {
+        prof_subset(r->srv->prof, res, mode, elements);
     }
     cJSON_AddItemToObject(e, "resource",
                           res ? res : fhir_json_raw(c->body, c->len));
@@ -325,8 +329,18 @@ srv__search(srv_req *r, const search_query *q)
     int more = pg.n > (size_t)want;
     size_t shown = more ? (size_t)want : pg.n;
     /* Rows came in paging order; going back that is last-first. */
+    /* _summary / _elements: the matches, reduced. */
+    search_summary sum = search_plan_summary(plan);
+    const char *elements = search_plan_elements(plan);
+    int subset = sum == SEARCH_SUMMARY_TRUE || sum == SEARCH_SUMMARY_TEXT ||
+                 sum == SEARCH_SUMMARY_DATA || elements != NULL;
+    prof_subset_mode mode = sum == SEARCH_SUMMARY_TRUE   ? PROF_SUBSET_SUMMARY
+                            : sum == SEARCH_SUMMARY_TEXT ? PROF_SUBSET_TEXT
+                            : sum == SEARCH_SUMMARY_DATA ? PROF_SUBSET_DATA
+                                                         : PROF_SUBSET_ELEMENTS;
     for (size_t i = 0; i < shown; i++) {
-        add_entry(r, bundle, &pg.c[back ? shown - 1 - i : i]);
+        add_entry(r, bundle, &pg.c[back ? shown - 1 - i : i], subset, mode,
+                  elements);
     }
     int64_t known = 0;
     int cheap = search_plan_count_known(plan, &known);
