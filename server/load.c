@@ -14,6 +14,51 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Checks one resource as a create or update is checked and writes it with
+ * its index rows in tx; its id is kept when it has one. */
+static int
+put_one(srv_server *s, store_tx *tx, cJSON *res, fhir_err *err)
+{
+    const char *type_name = fhir_json_str(res, "resourceType");
+    const char *given = fhir_json_str(res, "id");
+    int type = type_name ? fhir_type_find(type_name) : -1;
+    cJSON *oo = NULL;
+    char fresh[37];
+    store_put_result out;
+    if (type < 0) {
+        return fhir_err_set_at(err, FHIR_ISSUE_NOT_SUPPORTED, "resourceType",
+                               "resourceType '%.64s' is not served here",
+                               type_name ? type_name : "");
+    }
+    if (given != NULL && !fhir_id_valid(given)) {
+        return fhir_err_set_at(err, FHIR_ISSUE_INVALID, "id",
+                               "'%.64s' is not a valid id", given);
+    }
+    int bad = srv__check_resource(s, res, type, given, &oo, err);
+    cJSON_Delete(oo);
+    if (bad != 0) {
+        return -1;
+    }
+    if (given == NULL) {
+        fhir_id_new(fresh);
+    }
+    char *id = fhir_xstrdup(given ? given : fresh);
+    fhir_arena *a = fhir_arena_new();
+    fhir_rows rows = {NULL, 0, 0};
+    srv__index(s, type, res, &rows, a);
+    store_put in = {.type = type,
+                    .id = id,
+                    .resource = res,
+                    .method = given ? STORE_METHOD_PUT : STORE_METHOD_POST,
+                    .rows = &rows};
+    memset(&out, 0, sizeof(out));
+    int rc = store_tx_put(&out, tx, &in, err);
+    fhir_arena_free(a);
+    free(id);
+    free(out.body);
+    return rc;
+}
+
 int
 srv__load_bundle(srv_server *s, const char *path, int *count, fhir_err *err)
 {
@@ -35,59 +80,23 @@ srv__load_bundle(srv_server *s, const char *path, int *count, fhir_err *err)
                      path);
         goto done;
     }
-    /* Check everything before taking the write lock. */
+    /* One transaction: a bad entry loads nothing. */
+    if (store_tx_begin(&tx, s->env, err) != 0) {
+        goto done;
+    }
     const cJSON *e;
     cJSON_ArrayForEach(e, entries)
     {
         cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "resource");
-        const char *type = fhir_json_str(res, "resourceType");
-        const char *id = fhir_json_str(res, "id");
-        cJSON *oo = NULL;
-        int t = type ? fhir_type_find(type) : -1;
-        if (t < 0 || (id != NULL && !fhir_id_valid(id)) ||
-            srv__check_resource(s, res, t, id, &oo, err) != 0) {
-            fhir_err_set(err, FHIR_ISSUE_INVALID,
-                         "entry %d: not a valid resource of a served type", i);
+        if (put_one(s, tx, res, err) != 0) {
             fhir_err inner = *err;
-            cJSON_Delete(oo);
             fhir_err_clear(err);
             fhir_err_set_at(err, inner.issue, inner.expr, "%s: entry %d: %s",
                             path, i, inner.diag);
             goto done;
         }
-        cJSON_Delete(oo);
-        i++;
-    }
-    if (store_tx_begin(&tx, s->env, err) != 0) {
-        goto done;
-    }
-    cJSON_ArrayForEach(e, entries)
-    {
-        cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "resource");
-        const char *given = fhir_json_str(res, "id");
-        char fresh[37];
-        store_put_result out;
-        if (given == NULL) {
-            fhir_id_new(fresh);
-        }
-        char *id = fhir_xstrdup(given ? given : fresh);
-        int type = fhir_type_find(fhir_json_str(res, "resourceType"));
-        fhir_rows rows = {NULL, 0, 0};
-        fhir_arena *a = fhir_arena_new();
-        srv__index(s, type, res, &rows, a);
-        store_put in = {.type = type,
-                        .id = id,
-                        .resource = res,
-                        .method = given ? STORE_METHOD_PUT : STORE_METHOD_POST,
-                        .rows = &rows};
-        int w = store_tx_put(&out, tx, &in, err);
-        fhir_arena_free(a);
-        free(id);
-        if (w != 0) {
-            goto done;
-        }
-        free(out.body);
         (*count)++;
+        i++;
     }
     rc = store_tx_commit(tx, err);
     tx = NULL;
@@ -95,5 +104,63 @@ done:
     store_tx_rollback(tx);
     cJSON_Delete(bundle);
     fhir_buf_clear(&text);
+    return rc;
+}
+
+/* ---- bulk loading ---------------------------------------------------- */
+
+struct srv_bulk {
+    srv_server *s;
+    store_tx *tx;
+    int batch, pending;
+};
+
+int
+srv_bulk_open(srv_bulk **out, const srv_config *cfg, int batch, fhir_err *err)
+{
+    srv_bulk *b = fhir_xcalloc(1, sizeof(*b));
+    *out = NULL;
+    b->batch = batch > 0 ? batch : 1000;
+    if (srv__open_offline(&b->s, cfg, 0, err) != 0) {
+        free(b);
+        return -1;
+    }
+    *out = b;
+    return 0;
+}
+
+int
+srv_bulk_put(srv_bulk *b, cJSON *res, fhir_err *err)
+{
+    if (b->tx == NULL && store_tx_begin(&b->tx, b->s->env, err) != 0) {
+        return -1;
+    }
+    if (put_one(b->s, b->tx, res, err) != 0) {
+        store_tx_rollback(b->tx);
+        b->tx = NULL;
+        b->pending = 0;
+        return -1;
+    }
+    if (++b->pending >= b->batch) {
+        b->pending = 0;
+        store_tx *tx = b->tx;
+        b->tx = NULL;
+        return store_tx_commit(tx, err);
+    }
+    return 0;
+}
+
+int
+srv_bulk_close(srv_bulk *b, fhir_err *err)
+{
+    int rc = 0;
+    if (b == NULL) {
+        return 0;
+    }
+    if (b->tx != NULL) {
+        rc = store_tx_commit(b->tx, err);
+    }
+    srv_stop(b->s);
+    free(b);
     return rc;
 }

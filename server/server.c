@@ -417,22 +417,38 @@ fail:
     return -1;
 }
 
+/* The server without HTTP: definitions, store and search set up as for
+ * serving (for --reindex and bulk loading). */
 int
-srv_reindex(const srv_config *cfg, fhir_err *err)
+srv__open_offline(srv_server **out, const srv_config *cfg, int reindex,
+                  fhir_err *err)
 {
     srv_server *s = fhir_xcalloc(1, sizeof(*s));
     store_opts so = STORE_OPTS_INIT;
     char *defs = cfg->definitions ? fhir_xstrdup(cfg->definitions)
                                   : default_definitions();
     int rc = -1;
+    *out = NULL;
     s->cfg = *cfg;
     so.path = cfg->db_path;
     so.synchronous_full = cfg->durability_full;
-    if (store_env_open(&s->env, &so, err) == 0 &&
-        srv__search_setup(s, defs, 1, err) == 0) {
+    if (prof_registry_load(&s->prof, defs, err) == 0 &&
+        store_env_open(&s->env, &so, err) == 0 &&
+        srv__search_setup(s, defs, reindex, err) == 0) {
         rc = 0;
+        *out = s;
+        s = NULL;
     }
     free(defs);
+    srv_stop(s);
+    return rc;
+}
+
+int
+srv_reindex(const srv_config *cfg, fhir_err *err)
+{
+    srv_server *s = NULL;
+    int rc = srv__open_offline(&s, cfg, 1, err);
     srv_stop(s);
     return rc;
 }

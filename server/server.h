@@ -50,6 +50,21 @@ int srv_start(srv_server **out, const srv_config *cfg,
 /* Rebuilds every index row from the stored bodies (--reindex), without
  * serving. Errors as srv_start(). */
 int srv_reindex(const srv_config *cfg, fhir_err *err) FHIR_MUST_CHECK;
+/* Bulk loading without HTTP (benchmarks, imports): the database of cfg is
+ * opened as srv_start() would (definitions, schema, search set-up), and
+ * each resource put is checked as a create or update is and written with
+ * its index rows, `batch` resources per transaction. */
+typedef struct srv_bulk srv_bulk;
+
+int srv_bulk_open(srv_bulk **out, const srv_config *cfg, int batch,
+                  fhir_err *err) FHIR_MUST_CHECK;
+/* Adds `res` (its id kept when it has one, else a new one; stamped in
+ * place). Errors: those of validation, or of the store; a failure rolls
+ * back what was put since the last commit. */
+int srv_bulk_put(srv_bulk *b, cJSON *res, fhir_err *err) FHIR_MUST_CHECK;
+/* Commits what is pending and releases b (accepts NULL). */
+int srv_bulk_close(srv_bulk *b, fhir_err *err) FHIR_MUST_CHECK;
+
 /* The TCP port actually bound (useful with port 0). */
 int srv_port(const srv_server *s);
 /* Stops listening, waits for requests in flight, closes the store.

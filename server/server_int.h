@@ -103,6 +103,9 @@ extern const srv_interaction srv_interactions[];
 extern const int srv_ninteractions;
 
 /* ---- server.c ------------------------------------------------------- */
+/* The server without HTTP (definitions, store, search set up). */
+int srv__open_offline(srv_server **out, const srv_config *cfg, int reindex,
+                      fhir_err *err);
 /* The thread's read connection, opened on first use. */
 store_db *srv__db(srv_req *r, fhir_err *err);
 
