@@ -52,6 +52,7 @@ UNIT_TESTS = tests/unit/test_fhir_json tests/unit/test_fhir_misc \
              tests/unit/test_search_query tests/unit/test_fhir_text \
              tests/unit/test_fhir_path tests/unit/test_search_index
 HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
+             tests/http/test_http_search \
              tests/http/test_http_process
 TEST_SUPPORT = tests/http/harness.c
 TEST_BINS  = $(UNIT_TESTS:%=$(BUILD)/%) $(HTTP_TESTS:%=$(BUILD)/%)

@@ -81,6 +81,8 @@ static const struct res corpus[] = {
      "','code':'vip'}],'profile':['" PROF "clinic-patient']},"
      "'identifier':[{'type':{'coding':[{'system':'" V2 "','code':'MR'}],"
      "'text':'Medical record number'},'system':'" MRN "','value':'MRN-1'}],"
+     "'text':{'status':'generated','div':'<div xmlns=\\'http://www.w3.org/"
+     "1999/xhtml\\'>Jürgen Müller</div>'},"
      "'active':true,'name':[{'text':'Dr. Jürgen Müller','family':'Müller',"
      "'given':['Jürgen'],'prefix':['Dr.']}],"
      "'telecom':[{'system':'phone','value':'+1-555-0100'},"
@@ -647,6 +649,28 @@ check_error(int line, const char *path, const char *params,
 
 #define ERR(path, params, status, expr)                                        \
     check_error(__LINE__, path, params, NULL, status, expr)
+
+/* A hostile value: either no match (200) or a 400 OperationOutcome, never
+ * a match or a server error. */
+static void
+check_none_or_400(int line, const char *path, const char *params)
+{
+    th_resp *r = sget(path, params, NULL);
+    const char *rt = th_str(r->json, "resourceType");
+    int ok =
+        (r->status == 200 && rt != NULL && strcmp(rt, "Bundle") == 0 &&
+         th_str(r->json, "entry.0.resource.id") == NULL) ||
+        (r->status == 400 && rt != NULL && strcmp(rt, "OperationOutcome") == 0);
+    if (!ok) {
+        print_error("line %d: GET %s?%s: want no match or 400, got %ld: "
+                    "%.300s\n",
+                    line, path, params, r->status, r->body);
+        nbad++;
+    }
+    th_free(r);
+}
+
+#define NONE_OR_400(path, params) check_none_or_400(__LINE__, path, params)
 
 /* The words of `all` that are not in `drop`, in a rotating static
  * buffer (enough for the arguments of one check). */
@@ -1672,6 +1696,149 @@ search_result__summary_count(void **state)
     }
 }
 
+#define SUBSETTED_SYS                                                          \
+    "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+
+/* 1 when resource j carries the SUBSETTED tag. */
+static int
+subsetted(const cJSON *j)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(
+        t, cJSON_GetObjectItem(cJSON_GetObjectItem(j, "meta"), "tag"))
+    {
+        const char *sys = th_str(t, "system"), *code = th_str(t, "code");
+        if (sys != NULL && code != NULL && strcmp(sys, SUBSETTED_SYS) == 0 &&
+            strcmp(code, "SUBSETTED") == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The resource of the only match entry of a search. */
+static const cJSON *
+only_match(const th_resp *r)
+{
+    assert_int_equal(r->status, 200);
+    assert_int_equal(entries(r), 1);
+    return cJSON_GetObjectItem(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(r->json, "entry"), 0),
+        "resource");
+}
+
+static void
+search_result__summary_modes(void **state)
+{
+    (void)state;
+    /* true: the isSummary elements of R4 Task (identifier, priority,
+     * authoredOn and performerType are not), marked SUBSETTED */
+    th_resp *r = sget("Task", "_id=t-root&_summary=true", NULL);
+    const cJSON *t = only_match(r);
+    assert_string_equal(th_str(t, "id"), "t-root");
+    assert_string_equal(th_str(t, "status"), "requested");
+    assert_string_equal(th_str(t, "intent"), "order");
+    assert_string_equal(th_str(t, "owner.reference"), "Practitioner/p1");
+    assert_string_equal(th_str(t, "focus.reference"), "ServiceRequest/sr1");
+    assert_non_null(cJSON_GetObjectItem(t, "businessStatus"));
+    assert_non_null(cJSON_GetObjectItem(t, "executionPeriod"));
+    assert_null(cJSON_GetObjectItem(t, "identifier"));
+    assert_null(cJSON_GetObjectItem(t, "priority"));
+    assert_null(cJSON_GetObjectItem(t, "authoredOn"));
+    assert_null(cJSON_GetObjectItem(t, "performerType"));
+    assert_true(subsetted(t));
+    th_free(r);
+    /* text: text, id, meta and mandatory top-level elements only */
+    r = sget("Patient", "_id=pt1&_summary=text", NULL);
+    t = only_match(r);
+    assert_string_equal(th_str(t, "id"), "pt1");
+    assert_non_null(th_str(t, "text.div"));
+    assert_null(cJSON_GetObjectItem(t, "name"));
+    assert_null(cJSON_GetObjectItem(t, "telecom"));
+    assert_true(subsetted(t));
+    th_free(r);
+    /* data: everything but text */
+    r = sget("Patient", "_id=pt1&_summary=data", NULL);
+    t = only_match(r);
+    assert_null(cJSON_GetObjectItem(t, "text"));
+    assert_string_equal(th_str(t, "name.0.family"), "Müller");
+    assert_string_equal(th_str(t, "address.0.city"), "München");
+    assert_true(subsetted(t));
+    th_free(r);
+    /* false: the whole resource */
+    r = sget("Patient", "_id=pt1&_summary=false", NULL);
+    t = only_match(r);
+    assert_non_null(th_str(t, "text.div"));
+    assert_string_equal(th_str(t, "name.0.family"), "Müller");
+    assert_false(subsetted(t));
+    th_free(r);
+    /* the searchset itself is the same */
+    SET("Task", "owner=Practitioner/p1&_summary=true",
+        "t-root t-grand2 t-inprogress t-done1");
+    SET("Task", "owner=Practitioner/p1&_summary=data&_count=1",
+        "t-root t-grand2 t-inprogress t-done1");
+    ERR("Task", "_summary=maybe", 400, NULL);
+    DONE();
+}
+
+static void
+search_result__elements(void **state)
+{
+    (void)state;
+    th_resp *r = sget("Task", "_id=t-root&_elements=status,owner", NULL);
+    const cJSON *t = only_match(r);
+    assert_string_equal(th_str(t, "resourceType"), "Task");
+    assert_string_equal(th_str(t, "id"), "t-root");
+    assert_string_equal(th_str(t, "status"), "requested");
+    assert_string_equal(th_str(t, "owner.reference"), "Practitioner/p1");
+    assert_null(cJSON_GetObjectItem(t, "businessStatus"));
+    assert_null(cJSON_GetObjectItem(t, "priority"));
+    assert_null(cJSON_GetObjectItem(t, "authoredOn"));
+    assert_null(cJSON_GetObjectItem(t, "performerType"));
+    assert_null(cJSON_GetObjectItem(t, "focus"));
+    assert_true(subsetted(t));
+    th_free(r);
+    r = sget("Patient", "_id=pt1&_elements=birthDate", NULL);
+    t = only_match(r);
+    assert_string_equal(th_str(t, "birthDate"), "1970-05-12");
+    assert_null(cJSON_GetObjectItem(t, "name"));
+    assert_null(cJSON_GetObjectItem(t, "text"));
+    assert_true(subsetted(t));
+    th_free(r);
+    SET("Task", "status=completed&_elements=status", "t-done1 t-done2");
+    DONE();
+}
+
+static void
+search_system__type_and_last_updated(void **state)
+{
+    (void)state;
+    SET("", "_type=Task,Patient&_id=t-root,pt1,sr1", "t-root pt1");
+    SET("", "_id=t-root,pt1,sr1", "t-root pt1 sr1");
+    th_resp *r = th_req(srv, "GET", "Patient/pt5", NULL, NULL);
+    assert_int_equal(r->status, 200);
+    char p[160];
+    snprintf(p, sizeof(p), "_type=Patient,ServiceRequest&_lastUpdated=ge%s",
+             th_str(r->json, "meta.lastUpdated"));
+    th_free(r);
+    /* written in that order: pt5, then p1 p2, then sr1 sr2 sr3 */
+    SET("", p, "pt5 sr1 sr2 sr3");
+    /* fullUrl names each entry's own type */
+    r = sget("", "_type=Task,Patient&_id=t-root,pt1", NULL);
+    assert_int_equal(r->status, 200);
+    assert_string_equal(th_str(r->json, "type"), "searchset");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(r->json, "entry"))
+    {
+        char want[256];
+        snprintf(want, sizeof(want), "%s/%s/%s", srv->base,
+                 th_str(e, "resource.resourceType"), th_str(e, "resource.id"));
+        assert_string_equal(th_str(e, "fullUrl"), want);
+    }
+    th_free(r);
+    DONE();
+}
+
 /* ---- _sort ----------------------------------------------------------- */
 
 #define SORT_SET                                                               \
@@ -2018,7 +2185,9 @@ search_error__hostile_values(void **state)
     SET("Task", "status=completed;DROP TABLE resource", "");
     SET("Task", "_id=' OR 1=1 --", "");
     SET("Task", "identifier=' OR ''='", "");
-    SET("Task", "owner=Practitioner/p1' OR '1'='1", "");
+    /* not a well-formed reference: nothing, or a 400 for the value */
+    NONE_OR_400("Task", "owner=Practitioner/p1' OR '1'='1");
+    NONE_OR_400("Task", "owner=http://evil.example.org/x' OR '1'='1");
     SET("Patient", "name=%", "");
     SET("Patient", "name=_", "");
     SET("Patient", "name=%ller", "");
@@ -2213,7 +2382,9 @@ search_paging__stable_last_updated(void **state)
                      0);
     assert_true(orig.n >= 14);
     char *url = search_url("Task", "_count=3&_sort=_lastUpdated");
+    int pages = 0;
     for (int page = 0; url != NULL; page++) {
+        pages++;
         th_resp *r = th_req(srv, "GET", url, NULL, NULL);
         free(url);
         assert_int_equal(r->status, 200);
@@ -2248,6 +2419,10 @@ search_paging__stable_last_updated(void **state)
             fail_msg("more than 100 pages");
         }
     }
+    free(url);
+    print_message("%d pages, %zu Tasks before, %zu ids seen, %zu Tasks "
+                  "added on the way\n",
+                  pages, orig.n, seen.n, added.n);
     check_union(&orig, &seen, &added, "Task?_count=3&_sort=_lastUpdated");
     ids_free(&orig);
     ids_free(&seen);
@@ -2272,7 +2447,9 @@ search_paging__stable_authored_on(void **state)
     } saved[16];
     int nsaved = 0;
     char *url = search_url("Task", "_count=3&_sort=authored-on");
+    int pages = 0;
     for (int page = 0; url != NULL; page++) {
+        pages++;
         th_resp *r = th_req(srv, "GET", url, NULL, NULL);
         free(url);
         assert_int_equal(r->status, 200);
@@ -2327,6 +2504,10 @@ search_paging__stable_authored_on(void **state)
         free(saved[i].body);
         th_free(r);
     }
+    free(url);
+    print_message("%d pages, %zu Tasks before, %zu ids seen, %zu Tasks "
+                  "added and %d moved on the way\n",
+                  pages, orig.n, seen.n, added.n, nsaved);
     check_union(&orig, &seen, &added, "Task?_count=3&_sort=authored-on");
     ids_free(&orig);
     ids_free(&seen);
@@ -2419,6 +2600,9 @@ main(void)
         T(search_result__count_default_20),
         T(search_result__total_modes),
         T(search_result__summary_count),
+        T(search_result__summary_modes),
+        T(search_result__elements),
+        T(search_system__type_and_last_updated),
         T(search_sort__single_key),
         T(search_sort__descending),
         T(search_sort__multiple_keys),
