@@ -56,7 +56,8 @@ HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
              tests/http/test_http_process
 TEST_SUPPORT = tests/http/harness.c
 TEST_BINS  = $(UNIT_TESTS:%=$(BUILD)/%) $(HTTP_TESTS:%=$(BUILD)/%)
-BENCH_BIN  = $(BUILD)/bench/loadgen
+BENCH_BIN  = $(BUILD)/bench/loadgen $(BUILD)/bench/gen
+BENCH_TASKS ?= 100000
 
 PUBLIC_HEADERS = fhir/fhir.h profiles/profiles.h search/search.h \
                  store/store.h server/server.h
@@ -75,7 +76,8 @@ help:
 	@echo "make test       deps, build, run every unit and HTTP test"
 	@echo "make check-asan run the suite under ASan+UBSan (build/asan)"
 	@echo "make check-valgrind run the suite under valgrind memcheck"
-	@echo "make bench      creates/s, reads/s and peak RSS over loopback"
+	@echo "make bench      creates/s, reads/s, peak RSS, then search latency"
+	@echo "                on BENCH_TASKS generated Tasks (default 100000)"
 	@echo "make format | format-check | lint | check-headers | clean"
 	@echo "knobs: PORT DB BUILD SANITIZE OPT"
 
@@ -114,9 +116,13 @@ $(BUILD)/tests/http/%: $(BUILD)/obj/tests/http/%.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
 
-$(BENCH_BIN): $(BUILD)/obj/bench/loadgen.o
+$(BUILD)/bench/loadgen: $(BUILD)/obj/bench/loadgen.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TESTLIBS) -lpthread
+
+$(BUILD)/bench/gen: $(BUILD)/obj/bench/gen.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 run: deps $(SERVER)
 	@mkdir -p $(dir $(DB))
@@ -146,7 +152,10 @@ check-headers:
 
 bench: deps $(SERVER) $(BENCH_BIN)
 	@mkdir -p bench/results
-	bench/run.sh $(abspath $(SERVER)) $(abspath $(BENCH_BIN))
+	bench/run.sh $(abspath $(SERVER)) $(abspath $(BUILD)/bench/loadgen)
+	BENCH_TASKS=$(BENCH_TASKS) bench/search.sh $(abspath $(SERVER)) \
+	  $(abspath $(BUILD)/bench/loadgen) $(abspath $(BUILD)/bench/gen) \
+	  $(abspath $(BUILD)/bench)
 
 FORMAT_FILES = $(LIB_SRC) $(MAIN_SRC) $(PUBLIC_HEADERS) \
                $(wildcard */*_int.h tests/unit/*.c tests/http/*.c tests/http/*.h bench/*.c)

@@ -5,11 +5,21 @@
  * on a 2-core machine), for a bounded time, and prints one line of
  * results: requests per second and latency percentiles. Loopback only.
  *
- *   loadgen --url http://127.0.0.1:PORT/fhir --mode create|read
- *           [--conns 32] [--seconds 10] [--seed 1000]
+ *   loadgen --url http://127.0.0.1:PORT/fhir --mode create|read|urls
+ *           [--conns 32] [--seconds 10] [--seed 1000] [--file URLS]
+ *           [--timeout 120] [--warmup 0]
  *
  * create: POSTs realistic Task bodies (about 1.5 KB each).
  * read:   first creates --seed Tasks (untimed), then GETs them at random.
+ * urls:   GETs the paths of --file, one "label<TAB>path" a line (path
+ *         relative to --url). Lines with the same label are one group;
+ *         each group is timed on its own for --seconds, the connections
+ *         taking its paths in turn, and gets one line of results, with
+ *         the mean number of entries per Bundle and the range of its
+ *         "total". Connections are opened (untimed) before the first group
+ *         and kept across groups; each group first runs --warmup seconds
+ *         untimed (stopping there if that fails). A request taking longer
+ *         than --timeout seconds is an error.
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -19,16 +29,38 @@
 
 #define MAX_CONNS 256
 #define MAX_SAMPLES 4000000
+#define MAX_URLS 4096
 
 struct conn {
     CURL *easy;
     struct curl_slist *hdrs;
-    char url[256];
+    char url[1024];
     char body[2048];
     double t0;
     char resp[8192];
     size_t rlen;
+    int match;    /* how much of "fullUrl" the stream ends with */
+    long entries; /* "fullUrl" keys seen in this response */
 };
+
+/* What one timed run does and what it measured. */
+struct run {
+    const char *base;
+    int mode; /* MODE_* */
+    int conns;
+    double seconds;
+    char (*ids)[40]; /* read: the ids created */
+    int nids;
+    char **paths; /* urls: this group's paths */
+    int npaths;
+    unsigned counter, rnd, next;
+    /* results */
+    long nlat, errors, entries, ntotal;
+    long long total_lo, total_hi;
+    double elapsed;
+};
+
+enum { MODE_CREATE, MODE_READ, MODE_URLS };
 
 static const char *statuses[] = {"requested", "ready", "in-progress", "on-hold",
                                  "completed"};
@@ -54,6 +86,19 @@ sink(char *p, size_t size, size_t n, void *ud)
     memcpy(c->resp + c->rlen, p, add < room ? add : room);
     c->rlen += add < room ? add : room;
     c->resp[c->rlen] = '\0';
+    /* Counts the entries of a Bundle of any size: "fullUrl" can only
+     * overlap itself at a quote, so a mismatch restarts at 0 or 1. */
+    static const char key[] = "\"fullUrl\"";
+    for (size_t i = 0; i < add; i++) {
+        if (p[i] == key[c->match]) {
+            if (++c->match == (int)sizeof(key) - 1) {
+                c->entries++;
+                c->match = 1;
+            }
+        } else {
+            c->match = p[i] == '"';
+        }
+    }
     return add;
 }
 
@@ -109,12 +154,148 @@ grab_id(const char *body, char *out, size_t cap)
     return 0;
 }
 
+/* (Re)arms connection c with its next request. */
+static void
+arm(struct run *r, CURLM *multi, struct conn *c)
+{
+    c->rlen = 0;
+    c->resp[0] = '\0';
+    c->match = 0;
+    c->entries = 0;
+    if (r->mode == MODE_READ) {
+        r->rnd = r->rnd * 1103515245u + 12345u;
+        snprintf(c->url, sizeof(c->url), "%s/Task/%s", r->base,
+                 r->ids[(r->rnd >> 8) % (unsigned)r->nids]);
+        curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
+    } else if (r->mode == MODE_URLS) {
+        snprintf(c->url, sizeof(c->url), "%s/%s", r->base,
+                 r->paths[r->next++ % (unsigned)r->npaths]);
+        curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
+    } else {
+        snprintf(c->url, sizeof(c->url), "%s/Task", r->base);
+        task_body(c->body, sizeof(c->body), r->counter++);
+        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->hdrs);
+        curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
+    }
+    curl_easy_setopt(c->easy, CURLOPT_URL, c->url);
+    c->t0 = now();
+    curl_multi_add_handle(multi, c->easy);
+}
+
+/* Keeps r->conns requests in flight on cs until r->seconds have passed;
+ * the latencies of the successful ones end up sorted in lat[0..nlat). */
+static void
+run_timed(struct run *r, CURLM *multi, struct conn *cs, double *lat)
+{
+    long expect = r->mode == MODE_CREATE ? 201 : 200;
+    r->nlat = r->errors = r->entries = r->ntotal = 0;
+    double start = now(), end = start + r->seconds;
+    for (int i = 0; i < r->conns; i++) {
+        arm(r, multi, &cs[i]);
+    }
+    int running = r->conns;
+    while (running > 0) {
+        int still;
+        curl_multi_perform(multi, &still);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+            if (m->msg != CURLMSG_DONE) {
+                continue;
+            }
+            struct conn *c = NULL;
+            long code = 0;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+            curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+            double t = now();
+            if (m->data.result != CURLE_OK || code != expect) {
+                r->errors++;
+                if (r->mode == MODE_URLS && r->errors == 1) {
+                    fprintf(stderr, "loadgen: %s: %s, HTTP %ld: %.300s\n",
+                            c->url, curl_easy_strerror(m->data.result), code,
+                            c->resp);
+                }
+            } else if (r->nlat < MAX_SAMPLES) {
+                lat[r->nlat++] = (t - c->t0) * 1000.0;
+                r->entries += c->entries;
+                const char *tot = strstr(c->resp, "\"total\":");
+                if (tot != NULL) {
+                    long long v = strtoll(tot + 8, NULL, 10);
+                    if (r->ntotal == 0 || v < r->total_lo) {
+                        r->total_lo = v;
+                    }
+                    if (r->ntotal == 0 || v > r->total_hi) {
+                        r->total_hi = v;
+                    }
+                    r->ntotal++;
+                }
+            }
+            curl_multi_remove_handle(multi, c->easy);
+            if (t < end) {
+                arm(r, multi, c);
+            } else {
+                running--;
+            }
+        }
+        if (running > 0) {
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+        }
+    }
+    r->elapsed = now() - start;
+    qsort(lat, (size_t)r->nlat, sizeof(double), cmp_double);
+}
+
+static double
+pct(const double *lat, long n, double q)
+{
+    return n > 0 ? lat[(long)((double)n * q)] : 0;
+}
+
+/* The urls file: paths and the label of each, labels in file order. */
+struct urls {
+    char *label[MAX_URLS], *path[MAX_URLS];
+    int n;
+};
+
+static int
+read_urls(struct urls *u, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    char line[2048];
+    if (f == NULL) {
+        perror(file);
+        return -1;
+    }
+    u->n = 0;
+    while (fgets(line, sizeof(line), f) != NULL && u->n < MAX_URLS) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *tab = strchr(line, '\t');
+        if (line[0] == '#' || line[0] == '\0') {
+            continue;
+        }
+        if (tab != NULL) {
+            *tab = '\0';
+        }
+        const char *path = tab != NULL ? tab + 1 : line;
+        while (*path == '/') {
+            path++;
+        }
+        u->label[u->n] = strdup(line);
+        u->path[u->n] = strdup(path);
+        u->n++;
+    }
+    fclose(f);
+    return u->n > 0 ? 0 : -1;
+}
+
 int
 main(int argc, char **argv)
 {
-    const char *base = NULL, *mode = "create";
+    const char *base = NULL, *mode = "create", *file = NULL;
     int conns = 32, seed = 1000;
     double seconds = 10;
+    long timeout = 120;
+    double warmup = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--url") == 0) {
             base = argv[i + 1];
@@ -126,17 +307,35 @@ main(int argc, char **argv)
             seconds = strtod(argv[i + 1], NULL);
         } else if (strcmp(argv[i], "--seed") == 0) {
             seed = (int)strtol(argv[i + 1], NULL, 10);
+        } else if (strcmp(argv[i], "--file") == 0) {
+            file = argv[i + 1];
+        } else if (strcmp(argv[i], "--warmup") == 0) {
+            warmup = strtod(argv[i + 1], NULL);
+        } else if (strcmp(argv[i], "--timeout") == 0) {
+            timeout = strtol(argv[i + 1], NULL, 10);
         }
     }
-    if (base == NULL || conns < 1 || conns > MAX_CONNS || seconds <= 0 ||
-        seconds > 600 || seed < 1 || seed > 1000000 ||
-        strncmp(base, "http://127.", 11) != 0) {
+    int kind = strcmp(mode, "read") == 0     ? MODE_READ
+               : strcmp(mode, "urls") == 0   ? MODE_URLS
+               : strcmp(mode, "create") == 0 ? MODE_CREATE
+                                             : -1;
+    if (base == NULL || kind < 0 || conns < 1 || conns > MAX_CONNS ||
+        seconds <= 0 || seconds > 600 || seed < 1 || seed > 1000000 ||
+        timeout < 1 || timeout > 3600 || warmup < 0 || warmup > 600 ||
+        strncmp(base, "http://127.", 11) != 0 ||
+        (kind == MODE_URLS) != (file != NULL)) {
         fprintf(stderr, "usage: loadgen --url http://127.0.0.1:PORT/fhir "
-                        "--mode create|read [--conns N<=256] "
-                        "[--seconds S<=600] [--seed N]\n");
+                        "--mode create|read|urls [--conns N<=256] "
+                        "[--seconds S<=600] [--seed N] [--file URLS] "
+                        "[--timeout S] [--warmup S]\n");
         return 2;
     }
-    int reading = strcmp(mode, "read") == 0;
+    int reading = kind == MODE_READ;
+    static struct urls u;
+    if (kind == MODE_URLS && read_urls(&u, file) != 0) {
+        fprintf(stderr, "loadgen: no paths in %s\n", file);
+        return 2;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     /* Seed for reads: sequential creates on one connection, untimed. */
@@ -172,13 +371,9 @@ main(int argc, char **argv)
 
     CURLM *multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)conns);
     struct conn *cs = calloc((size_t)conns, sizeof(*cs));
     double *lat = malloc(sizeof(double) * MAX_SAMPLES);
-    long nlat = 0, errors = 0;
-    unsigned counter = (unsigned)seed;
-    unsigned rnd = 12345;
-    double start = now(), end = start + seconds;
-
     for (int i = 0; i < conns; i++) {
         struct conn *c = &cs[i];
         c->easy = curl_easy_init();
@@ -188,69 +383,83 @@ main(int argc, char **argv)
         curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
         curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
         curl_easy_setopt(c->easy, CURLOPT_TCP_NODELAY, 1L);
+        curl_easy_setopt(c->easy, CURLOPT_TIMEOUT, timeout);
     }
-    /* (re)arms connection c with its next request */
-#define ARM(c)                                                                 \
-    do {                                                                       \
-        (c)->rlen = 0;                                                         \
-        if (reading) {                                                         \
-            rnd = rnd * 1103515245u + 12345u;                                  \
-            snprintf((c)->url, sizeof((c)->url), "%s/Task/%s", base,           \
-                     ids[(rnd >> 8) % (unsigned)nids]);                        \
-            curl_easy_setopt((c)->easy, CURLOPT_HTTPGET, 1L);                  \
-        } else {                                                               \
-            snprintf((c)->url, sizeof((c)->url), "%s/Task", base);             \
-            task_body((c)->body, sizeof((c)->body), counter++);                \
-            curl_easy_setopt((c)->easy, CURLOPT_HTTPHEADER, (c)->hdrs);        \
-            curl_easy_setopt((c)->easy, CURLOPT_POSTFIELDS, (c)->body);        \
-        }                                                                      \
-        curl_easy_setopt((c)->easy, CURLOPT_URL, (c)->url);                    \
-        (c)->t0 = now();                                                       \
-        curl_multi_add_handle(multi, (c)->easy);                               \
-    } while (0)
-
-    for (int i = 0; i < conns; i++) {
-        ARM(&cs[i]);
-    }
-    int running = conns;
-    while (running > 0) {
-        int still;
-        curl_multi_perform(multi, &still);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(multi, &left)) != NULL) {
-            if (m->msg != CURLMSG_DONE) {
-                continue;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    r.base = base;
+    r.mode = kind;
+    r.conns = conns;
+    r.seconds = seconds;
+    r.ids = ids;
+    r.nids = nids;
+    r.counter = (unsigned)seed;
+    r.rnd = 12345;
+    long errors = 0;
+    if (kind != MODE_URLS) {
+        run_timed(&r, multi, cs, lat);
+        errors = r.errors;
+        printf("mode=%s conns=%d requests=%ld errors=%ld seconds=%.2f "
+               "rps=%.0f p50_ms=%.2f p99_ms=%.2f\n",
+               mode, conns, r.nlat, r.errors, r.elapsed,
+               (double)r.nlat / r.elapsed, pct(lat, r.nlat, 0.5),
+               pct(lat, r.nlat, 0.99));
+    } else {
+        /* Untimed: one request per connection opens them all. */
+        char *warm = "Task?_id=loadgen-warm-up";
+        r.paths = &warm;
+        r.npaths = 1;
+        r.seconds = 1e-6;
+        run_timed(&r, multi, cs, lat);
+        errors += r.errors;
+        r.seconds = seconds;
+        char **paths = calloc((size_t)u.n, sizeof(*paths));
+        for (int g = 0; g < u.n; g++) {
+            int first = 1;
+            for (int k = 0; k < g && first; k++) {
+                first = strcmp(u.label[k], u.label[g]) != 0;
             }
-            struct conn *c = NULL;
-            long code = 0;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-            curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-            double t = now();
-            if (m->data.result != CURLE_OK || code != (reading ? 200 : 201)) {
-                errors++;
-            } else if (nlat < MAX_SAMPLES) {
-                lat[nlat++] = (t - c->t0) * 1000.0;
+            if (!first) {
+                continue; /* this label was run already */
             }
-            curl_multi_remove_handle(multi, c->easy);
-            if (t < end) {
-                ARM(c);
-            } else {
-                running--;
+            r.npaths = 0;
+            for (int k = g; k < u.n; k++) {
+                if (strcmp(u.label[k], u.label[g]) == 0) {
+                    paths[r.npaths++] = u.path[k];
+                }
             }
+            r.paths = paths;
+            r.next = 0;
+            if (warmup > 0) {
+                /* Untimed: the server's connections and caches as they
+                 * are once it has served this query a while. */
+                r.seconds = warmup;
+                run_timed(&r, multi, cs, lat);
+                r.seconds = seconds;
+            }
+            if (r.errors == 0) {
+                run_timed(&r, multi, cs, lat);
+            }
+            errors += r.errors;
+            char total[64] = "-";
+            if (r.ntotal > 0 && r.total_lo == r.total_hi) {
+                snprintf(total, sizeof(total), "%lld", r.total_lo);
+            } else if (r.ntotal > 0) {
+                snprintf(total, sizeof(total), "%lld-%lld", r.total_lo,
+                         r.total_hi);
+            }
+            printf("mode=urls conns=%d paths=%d requests=%ld errors=%ld "
+                   "seconds=%.2f rps=%.0f p50_ms=%.2f p99_ms=%.2f "
+                   "max_ms=%.2f entries=%.1f total=%s label=%s\n",
+                   conns, r.npaths, r.nlat, r.errors, r.elapsed,
+                   (double)r.nlat / r.elapsed, pct(lat, r.nlat, 0.5),
+                   pct(lat, r.nlat, 0.99), r.nlat ? lat[r.nlat - 1] : 0,
+                   r.nlat ? (double)r.entries / (double)r.nlat : 0, total,
+                   u.label[g]);
+            fflush(stdout);
         }
-        if (running > 0) {
-            curl_multi_poll(multi, NULL, 0, 100, NULL);
-        }
+        free(paths);
     }
-    double elapsed = now() - start;
-    qsort(lat, (size_t)nlat, sizeof(double), cmp_double);
-    double p50 = nlat ? lat[nlat / 2] : 0;
-    double p99 = nlat ? lat[(long)((double)nlat * 0.99)] : 0;
-    printf("mode=%s conns=%d requests=%ld errors=%ld seconds=%.2f rps=%.0f "
-           "p50_ms=%.2f p99_ms=%.2f\n",
-           mode, conns, nlat, errors, elapsed, (double)nlat / elapsed, p50,
-           p99);
     for (int i = 0; i < conns; i++) {
         curl_slist_free_all(cs[i].hdrs);
         curl_easy_cleanup(cs[i].easy);
@@ -259,6 +468,10 @@ main(int argc, char **argv)
     free(cs);
     free(lat);
     free(ids);
+    for (int i = 0; i < u.n; i++) {
+        free(u.label[i]);
+        free(u.path[i]);
+    }
     curl_global_cleanup();
     return errors > 0 ? 1 : 0;
 }

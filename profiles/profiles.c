@@ -404,7 +404,9 @@ vs_expand(vs_loader *ld, size_t i)
                 vs->order[vs->norder++] = cv.v[j].code;
             }
         }
-        qsort(cv.v, cv.n, sizeof(prof_code), code_cmp);
+        if (cv.n > 1) {
+            qsort(cv.v, cv.n, sizeof(prof_code), code_cmp);
+        }
         size_t k = 1;
         for (size_t j = 1; j < cv.n; j++) {
             if (code_cmp(&cv.v[j], &cv.v[k - 1]) != 0) {

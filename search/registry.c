@@ -200,7 +200,9 @@ search_registry_load(search_registry **out, const char *dir, fhir_err *err)
             reg->nparams++;
         }
     }
-    qsort(reg->params, reg->nparams, sizeof(*reg->params), param_cmp);
+    if (reg->nparams > 1) {
+        qsort(reg->params, reg->nparams, sizeof(*reg->params), param_cmp);
+    }
     for (size_t i = 1; i < reg->nparams; i++) {
         if (strcmp(reg->params[i - 1].key, reg->params[i].key) == 0) {
             fhir_err_set(err, FHIR_ISSUE_STRUCTURE,
@@ -221,7 +223,9 @@ search_registry_load(search_registry **out, const char *dir, fhir_err *err)
                 n++;
             }
         }
-        qsort(codes, n, sizeof(*codes), code_cmp);
+        if (n > 1) {
+            qsort(codes, n, sizeof(*codes), code_cmp);
+        }
         for (size_t i = 1; i < n; i++) {
             if (strcmp(codes[i - 1].code, codes[i].code) == 0) {
                 fhir_err_set(err, FHIR_ISSUE_STRUCTURE,

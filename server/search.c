@@ -322,7 +322,9 @@ srv__search(srv_req *r, const search_query *q)
         }
         sort_plan = plan;
         sort_back = back;
-        qsort(pg.c, pg.n, sizeof(*pg.c), cand_cmp);
+        if (pg.n > 1) {
+            qsort(pg.c, pg.n, sizeof(*pg.c), cand_cmp);
+        }
     }
     store_read_end(db);
     in_tx = 0;

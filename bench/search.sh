@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# bench/search.sh - the search part of `make bench`: p50/p99 latency of the
+# issue's Task searches over keep-alive HTTP, 1 client then 16, against a
+# generated clinic of BENCH_TASKS Tasks (default 100000; the issue's target
+# is stated for 1000000).
+#
+#   bench/search.sh SERVER LOADGEN GEN CACHEDIR
+#
+# The database comes from bench/gen.c and is cached in CACHEDIR, keyed by
+# task count, seed (BENCH_SEED, default 1) and a hash of bench/gen.c, so a
+# rerun skips generation (delete CACHEDIR/search-* after a change to the
+# index schema). Each query runs BENCH_SEARCH_SECONDS (default 3) per
+# client count, after BENCH_WARMUP s (default 0.5) untimed; a request is
+# given up after BENCH_TIMEOUT s (default 60), and 16 clients are skipped
+# when 1 client's p50 is over BENCH_SLOW_MS (default 2000). Prints one
+# table, plus load time, database size and stored JSON bytes; also
+# appends it to bench/results/history.txt.
+set -euo pipefail
+server=$1 loadgen=$2 gen=$3 cache=$4
+tasks=${BENCH_TASKS:-100000}
+seed=${BENCH_SEED:-1}
+secs=${BENCH_SEARCH_SECONDS:-3}
+cd "$(dirname "$0")/.." # gen reads profiles/definitions
+mkdir -p "$cache" bench/results
+
+key="search-$tasks-s$seed-$(sha1sum bench/gen.c | cut -c1-8)"
+db="$cache/$key.db"
+if [ ! -s "$cache/$key.gen" ] || [ ! -s "$db" ]; then
+  # Older data for the same size and seed is stale now.
+  rm -f "$cache/search-$tasks-s$seed-"*
+  echo "search bench: generating $tasks Tasks (seed $seed) into $db" >&2
+  rm -f "$db.tmp" "$db.tmp-wal" "$db.tmp-shm"
+  "$gen" --db "$db.tmp" --tasks "$tasks" --seed "$seed" \
+    --urls "$cache/$key.urls" >"$cache/$key.gen.tmp"
+  mv "$db.tmp" "$db"
+  mv "$cache/$key.gen.tmp" "$cache/$key.gen"
+fi
+genline=$(cat "$cache/$key.gen")
+
+dir=$(mktemp -d /tmp/fhir-search-bench-XXXXXX)
+pid=
+rss_kb=0
+stop_server() {
+  [ -n "$pid" ] || return 0
+  local kb
+  kb=$(awk '/VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
+  [ "${kb:-0}" -gt "$rss_kb" ] && rss_kb=$kb
+  # SIGTERM waits for requests in flight; a runaway query gets SIGKILL
+  # after 5 s (the server only reads here).
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 250); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=
+}
+cleanup() { stop_server; rm -rf "$dir"; }
+trap cleanup EXIT
+
+start_server() {
+  "$server" --port 0 --db "$db" --quiet 2>"$dir/server.log" &
+  pid=$!
+  port=
+  for _ in $(seq 1 1500); do # up to 30 s
+    port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\)\/fhir.*/\1/p' "$dir/server.log")
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.02
+  done
+  [ -n "$port" ] || { cat "$dir/server.log"; exit 1; }
+  url="http://127.0.0.1:$port/fhir"
+}
+
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+slow_ms=${BENCH_SLOW_MS:-2000}
+timeout=${BENCH_TIMEOUT:-60}
+warmup=${BENCH_WARMUP:-0.5}
+
+# Each query on its own: 1 client, then 16 unless 1 client was already
+# slower than BENCH_SLOW_MS at p50 (16 would only queue behind it). A
+# request over BENCH_TIMEOUT s is a timeout, and the server is restarted
+# so the abandoned query does not slow the next ones.
+start_server
+: >"$dir/rows"
+cut -f1 "$cache/$key.urls" | awk '!seen[$0]++' >"$dir/labels"
+while IFS= read -r label; do
+  awk -F'\t' -v l="$label" '$1 == l' "$cache/$key.urls" >"$dir/group.urls"
+  for c in 1 16; do
+    out=$("$loadgen" --url "$url" --mode urls --file "$dir/group.urls" \
+      --conns "$c" --seconds "$secs" --warmup "$warmup" --timeout "$timeout" 2>>"$dir/loadgen.err" || true)
+    [ -n "$out" ] || out="requests=0 errors=1 label=$label"
+    echo "clients=$c $out" >>"$dir/rows"
+    if [ "$(field "$out" errors)" != 0 ]; then
+      stop_server
+      start_server
+      [ "$c" = 1 ] && echo "clients=16 skipped=timeout label=$label" >>"$dir/rows"
+      break
+    fi
+    if [ "$c" = 1 ] && awk -v a="$(field "$out" p50_ms)" -v s="$slow_ms" 'BEGIN { exit !(a > s) }'; then
+      echo "clients=16 skipped=slow label=$label" >>"$dir/rows"
+      break
+    fi
+  done
+done <"$dir/labels"
+stop_server
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
+{
+  echo "# fhir-server search bench $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(field "$genline" tasks) Tasks (seed $seed), ${secs}s per query and client count after ${warmup}s warm-up; $(wc -l <"$cache/$key.urls") paths, X = ids drawn from the data"
+  printf '%7s %8s %8s %8s %10s %6s  %s\n' clients "p50 ms" "p99 ms" "req/s" hits target query
+  miss=0 rows=0
+  while IFS= read -r line; do
+    c=$(field "$line" clients) p50=$(field "$line" p50_ms) p99=$(field "$line" p99_ms)
+    rps=$(field "$line" rps) hits=$(field "$line" total)
+    [ "$hits" = "-" ] && hits="$(field "$line" entries)/page"
+    rows=$((rows + 1))
+    verdict=ok
+    if [ -n "$(field "$line" skipped)" ]; then
+      p50=- p99=- rps=- hits="($(field "$line" skipped))"
+      verdict=MISS miss=$((miss + 1))
+      [ "$(field "$line" skipped)" = timeout ] && verdict=SKIP
+    elif [ "$(field "$line" errors)" != 0 ]; then
+      p50=">${timeout}000" p99=- hits=- verdict=TIMEOUT miss=$((miss + 1))
+    elif awk -v a="$p50" -v b="$p99" 'BEGIN { exit !(a > 5 || b > 25) }'; then
+      verdict=MISS miss=$((miss + 1))
+    fi
+    printf '%7s %8s %8s %8s %10s %6s  %s\n' "$c" "$p50" "$p99" "$rps" "$hits" "$verdict" "$(field "$line" label)"
+  done <"$dir/rows"
+  dbb=$(field "$genline" db_bytes) jb=$(field "$genline" json_bytes)
+  echo "target p50 <= 5 ms and p99 <= 25 ms: $miss of $rows rows miss (16 clients skipped when 1 client has p50 > $slow_ms ms or timed out after $timeout s)"
+  echo "load: $(field "$genline" resources) resources ($(field "$genline" tasks) Tasks, $(field "$genline" patients) Patients, $(field "$genline" servicerequests) ServiceRequests, $(field "$genline" practitioners) Practitioners) in $(field "$genline" load_s) s = $(field "$genline" rps) resources/s (srv_bulk, batch 10000)"
+  echo "database: $(mib "$dbb") ($dbb bytes); JSON stored: $(mib "$jb") ($jb bytes); disk/JSON ratio $(field "$genline" ratio) (target <= 3); server peak RSS $((rss_kb / 1024)) MiB"
+} | tee -a bench/results/history.txt
