@@ -34,9 +34,10 @@ DEB_PKGS = gcc make pkg-config libcivetweb-dev libcjson-dev libsqlite3-dev \
 FHIR_SRC     = fhir/err.c fhir/mem.c fhir/json.c fhir/types.c fhir/time.c \
                fhir/build.c fhir/text.c fhir/fhirpath.c
 PROFILES_SRC = profiles/profiles.c
-SEARCH_SRC   = search/query.c search/registry.c search/index.c search/plan.c \
+SEARCH_SRC   = search/query.c search/registry.c search/index.c search/plan.c search/hot.c \
                search/match.c
-STORE_SRC    = store/store.c store/history.c store/index.c store/query.c
+STORE_SRC    = store/store.c store/history.c store/index.c store/query.c \
+               store/hot.c
 SERVER_SRC   = server/config.c server/server.c server/http.c server/rest.c \
                server/capability.c server/load.c server/index.c \
                server/search.c
@@ -47,7 +48,7 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      = $(BUILD)/libfhirsrv.a
 SERVER   = $(BUILD)/fhir-server
 
-UNIT_TESTS = tests/unit/test_fhir_json tests/unit/test_fhir_misc \
+UNIT_TESTS = tests/unit/test_fhir_json tests/unit/test_fhir_misc tests/unit/test_store_hot \
              tests/unit/test_store tests/unit/test_profiles \
              tests/unit/test_search_query tests/unit/test_fhir_text \
              tests/unit/test_fhir_path tests/unit/test_search_index
@@ -133,7 +134,10 @@ TEST_ENV = FHIR_TEST_SERVER=$(abspath $(SERVER)) FHIR_TEST_ROOT=$(CURDIR)
 
 test: deps $(SERVER) $(TEST_BINS)
 	@set -e; for t in $(TEST_BINS); do \
-	  echo "== $$t"; $(TEST_ENV) $$t; done; echo "all tests passed"
+	  echo "== $$t"; $(TEST_ENV) $$t; done; \
+	echo "== $(BUILD)/tests/http/test_http_search (SQL only, --no-hot)"; \
+	FHIR_TEST_NO_HOT=1 $(TEST_ENV) $(BUILD)/tests/http/test_http_search; \
+	echo "all tests passed"
 
 check: test
 

@@ -563,6 +563,7 @@ search_plan_new(search_plan **out, const search_registry *reg,
     pl->type = opts->ntypes > 0 ? opts->types[0] : -1;
     pl->opts = *opts;
     pl->a = a;
+    pl->hot_count = -1;
     pl->count = opts->default_count;
     pl->type_count = -1;
     pl->conds = fhir_arena_alloc(a, SEARCH_MAX_CONDS * sizeof(*pl->conds));
@@ -786,12 +787,14 @@ sql_date(fhir_sql *q, const char *lo, const char *hi, const search_value *v)
 #undef OP
 }
 
-/* The part of a token match after "t.param = ? AND ". */
+/* The part of a token match after "t.param = ? AND ". A probe (EXISTS
+ * for one rid) keeps SQLite on the rid-first primary key: "+" stops it
+ * from walking the value index's whole posting list instead. */
 static void
-sql_token_value(fhir_sql *q, const search_value *v)
+sql_token_value(fhir_sql *q, const search_value *v, int probe)
 {
     if (v->code != NULL) {
-        fhir_sql_add(q, "t.code = ");
+        fhir_sql_add(q, probe ? "+t.code = " : "t.code = ");
         sql_str(q, v->code);
         if (v->sys != NULL) {
             fhir_sql_add(q, " AND ");
@@ -829,7 +832,7 @@ cond_table(const search_cond *c)
 
 /* "t.param = ? AND (v1 OR v2 ...)" for the rows of condition c. */
 static void
-sql_match(fhir_sql *q, const search_plan *pl, const search_cond *c)
+sql_match(fhir_sql *q, const search_plan *pl, const search_cond *c, int probe)
 {
     fhir_sql_add(q, "t.param = ");
     fhir_sql_int(q, c->param->num);
@@ -840,11 +843,11 @@ sql_match(fhir_sql *q, const search_plan *pl, const search_cond *c)
         if (c->mod == SEARCH_MOD_TEXT) {
             sql_prefix(q, pl->a, "t.norm", v->code);
         } else if (c->mod == SEARCH_MOD_IDENTIFIER) {
-            sql_token_value(q, v);
+            sql_token_value(q, v, probe);
         } else {
             switch (c->param->type) {
             case SEARCH_TYPE_TOKEN:
-                sql_token_value(q, v);
+                sql_token_value(q, v, probe);
                 break;
             case SEARCH_TYPE_STRING:
                 if (c->mod == SEARCH_MOD_EXACT) {
@@ -963,7 +966,7 @@ sql_pred(fhir_sql *q, const search_plan *pl, const search_cond *c)
                                              : "EXISTS (SELECT 1 FROM ");
     fhir_sql_add(q, cond_table(c));
     fhir_sql_add(q, " WHERE t.rid = r.rid AND ");
-    sql_match(q, pl, c);
+    sql_match(q, pl, c, 1);
     fhir_sql_add(q, ")");
 }
 
@@ -983,7 +986,7 @@ sql_driver(fhir_sql *q, const search_plan *pl, const search_cond *c)
     fhir_sql_add(q, "SELECT DISTINCT t.rid FROM ");
     fhir_sql_add(q, cond_table(c));
     fhir_sql_add(q, " WHERE ");
-    sql_match(q, pl, c);
+    sql_match(q, pl, c, 0);
 }
 
 int
@@ -1016,7 +1019,7 @@ search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out)
                               "t WHERE t.param = ");
             fhir_sql_int(out, c->param->num);
             fhir_sql_add(out, " AND ");
-            sql_token_value(out, v);
+            sql_token_value(out, v, 0);
             fhir_sql_add(out, ")");
         }
         return 1;
@@ -1097,7 +1100,9 @@ driver_of(const search_plan *p)
 static void
 sql_from_where(fhir_sql *q, const search_plan *p, int with_body)
 {
-    int d = driver_of(p);
+    /* The page of a plan the in-memory sets answered: just their rows. */
+    int hot = with_body && p->hot_used;
+    int d = hot ? -1 : driver_of(p);
     if (d >= 0) {
         fhir_sql_add(q, " FROM (");
         sql_driver(q, p, &p->conds[d]);
@@ -1108,9 +1113,18 @@ sql_from_where(fhir_sql *q, const search_plan *p, int with_body)
     if (with_body) {
         fhir_sql_add(q, " JOIN history h ON h.hid = r.hid");
     }
-    fhir_sql_add(q, " WHERE r.type");
+    /* "+": the listed rids are the way in, not the type's index. */
+    fhir_sql_add(q, hot ? " WHERE +r.type" : " WHERE r.type");
     sql_types(q, p);
     fhir_sql_add(q, " AND r.deleted = 0");
+    if (hot) {
+        fhir_sql_add(q, p->nhot > 0 ? " AND r.rid IN (" : " AND 0");
+        for (size_t i = 0; i < p->nhot; i++) {
+            fhir_sql_add(q, i ? ", " : "");
+            fhir_sql_int(q, p->hot_rids[i]);
+        }
+        fhir_sql_add(q, p->nhot > 0 ? ")" : "");
+    }
     for (size_t i = 0; i < p->nconds; i++) {
         if ((int)i == d) {
             continue;
@@ -1259,11 +1273,14 @@ search_plan_page_sql(const search_plan *p, fhir_sql *out)
         fhir_buf_printf(&out->text, " AS k%zu", 2 * s + 1);
     }
     sql_from_where(out, p, 1);
-    if (p->has_cursor) {
-        /* Later pages: as of the snapshot; resources written since are
-         * judged by the caller on their version at the snapshot. */
-        fhir_sql_add(out, " AND r.hid <= ");
+    if (p->hot_used || p->has_cursor) {
+        /* Later pages (and pages the sets chose): as of the snapshot;
+         * resources written since are judged by the caller on their
+         * version at the snapshot. */
+        fhir_sql_add(out, p->hot_used ? " AND +r.hid <= " : " AND r.hid <= ");
         fhir_sql_int(out, p->snapshot);
+    }
+    if (p->has_cursor) {
         sql_after_cursor(out, p);
     }
     /* Paging back reads the order backwards; the caller reverses. */
@@ -1290,6 +1307,10 @@ search_plan_count_known(const search_plan *p, int64_t *n)
 {
     if (p->nconds == 0 && p->type_count >= 0) {
         *n = p->type_count;
+        return 1;
+    }
+    if (p->hot_count >= 0) {
+        *n = p->hot_count;
         return 1;
     }
     if (p->nconds != 1) {
@@ -1378,7 +1399,7 @@ search_plan_snapshot(const search_plan *p)
 int
 search_plan_changed_sql(const search_plan *p, fhir_sql *out)
 {
-    if (!p->has_cursor) {
+    if (!p->has_cursor && !p->hot_used) {
         return 0;
     }
     /* Resources of the types written after the snapshot that existed at

@@ -215,6 +215,44 @@ int search_plan_order_cmp(const search_plan *p, const fhir_sqlval *ka,
 int search_plan_past_cursor(const search_plan *p, const fhir_sqlval *keys,
                             int64_t rid);
 
+/* ---- in-memory sets ----------------------------------------------------- */
+/* Bitsets indexed by rid (`words` 64-bit words), lent by the caller from
+ * the store's hot index; each or_ function ORs a set into `bits`. */
+typedef struct search_sets {
+    void *ctx;
+    size_t words;
+    /* 1 when param's value sets are in memory */
+    int (*is_hot)(void *ctx, int param);
+    /* resources holding a token value (sys NULL: any system; code NULL:
+     * any code) or, with ref, a reference string (code) */
+    void (*or_value)(void *ctx, uint64_t *bits, int param, int ref,
+                     const char *sys, const char *code);
+    /* resources holding a code of param other than codes[] */
+    void (*or_other)(void *ctx, uint64_t *bits, int param,
+                     const char *const *codes, size_t n);
+    /* resources having param at all */
+    void (*or_have)(void *ctx, uint64_t *bits, int param);
+    /* live resources of the store type codes */
+    void (*or_live)(void *ctx, uint64_t *bits, const int *tcodes, size_t n);
+    /* current hid of rid, 0 when not live */
+    int64_t (*hid)(void *ctx, int64_t rid);
+    /* lowest start, highest end of date param on rid: 1; 0 none; -1 the
+     * column is not in memory */
+    int (*date)(void *ctx, int param, int64_t rid, int64_t *lo, int64_t *hi);
+} search_sets;
+
+/* The parameters (store numbers) and types whose sets could serve the
+ * plan, to load before search_plan_hot_run(); at most max. */
+size_t search_plan_hot_needs(const search_plan *p, int *params,
+                             search_type *kinds, size_t max);
+/* Chooses the page's rows from the sets when they can judge the plan
+ * (or narrow it to a few candidates), after the snapshot is set;
+ * `applied` is the hid the sets reflect. Returns 1 when used: the page
+ * query then reads only those rows (and still checks every condition),
+ * and search_plan_changed_sql() lists resources written since the
+ * snapshot. */
+int search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied);
+
 /* 1 when the request pages backwards: page rows come last-first. */
 int search_plan_backwards(const search_plan *p);
 /* 1 when the request continues from a cursor (not the first page). */

@@ -134,5 +134,10 @@ struct search_plan {
     int has_cursor;
     int cursor_before; /* page backwards (the previous link) */
     int64_t snapshot;  /* lastUpdated the result is taken at; 0 unknown */
+    /* chosen from the in-memory sets (hot.c): the page reads only these */
+    int hot_used;
+    const int64_t *hot_rids;
+    size_t nhot;
+    int64_t hot_count; /* exact number of matches, or -1 */
     fhir_arena *a;
 };

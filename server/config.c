@@ -53,6 +53,8 @@ static const struct option options[] = {
      "full|normal",
      "full: a reply means it survives power loss (default); normal: "
      "survives a process crash"},
+    {"--no-hot", "FHIR_NO_HOT", K_FLAG, OFF(no_hot), NULL,
+     "answer searches from SQL only (no in-memory value sets)"},
     {"--quiet", "FHIR_QUIET", K_FLAG, OFF(quiet), NULL,
      "no per-request log lines on stderr"},
     {"--reindex", "FHIR_REINDEX", K_FLAG, OFF(reindex), NULL,

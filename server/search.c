@@ -251,6 +251,84 @@ search_types(search_opts *so, srv_req *r, const search_query *q, fhir_err *err)
     return 0;
 }
 
+/* ---- the store's in-memory sets, lent to search/ ---------------------- */
+
+static int
+hs_is_hot(void *ctx, int param)
+{
+    return store_hot_is_hot(ctx, param);
+}
+
+static void
+hs_or_value(void *ctx, uint64_t *bits, int param, int ref, const char *sys,
+            const char *code)
+{
+    (void)store_hot_or(ctx, bits, param, ref, sys, code);
+}
+
+static void
+hs_or_other(void *ctx, uint64_t *bits, int param, const char *const *codes,
+            size_t n)
+{
+    (void)store_hot_or_other(ctx, bits, param, codes, n);
+}
+
+static void
+hs_or_have(void *ctx, uint64_t *bits, int param)
+{
+    (void)store_hot_or_has(ctx, bits, param);
+}
+
+static void
+hs_or_live(void *ctx, uint64_t *bits, const int *tcodes, size_t n)
+{
+    store_hot_or_live(ctx, bits, tcodes, n);
+}
+
+static int64_t
+hs_hid(void *ctx, int64_t rid)
+{
+    return store_hot_hid(ctx, rid);
+}
+
+static int
+hs_date(void *ctx, int param, int64_t rid, int64_t *lo, int64_t *hi)
+{
+    return store_hot_date(ctx, param, rid, lo, hi);
+}
+
+/* Lets the hot index choose the page's rows when it can (after the
+ * snapshot and the estimates are set). */
+static int
+hot_choose(srv_req *r, search_plan *plan, fhir_err *err)
+{
+    enum { MAXNEED = 32 };
+    int params[MAXNEED];
+    search_type kinds[MAXNEED];
+    store_hot_need need[MAXNEED];
+    store_env *env = r->srv->env;
+    size_t n = search_plan_hot_needs(plan, params, kinds, MAXNEED);
+    for (size_t i = 0; i < n; i++) {
+        need[i].param = params[i];
+        need[i].kind = kinds[i] == SEARCH_TYPE_DATE        ? STORE_HOT_DATE
+                       : kinds[i] == SEARCH_TYPE_REFERENCE ? STORE_HOT_REF
+                                                           : STORE_HOT_TOKEN;
+    }
+    if (store_hot_prepare(env, need, n, err) != 0) {
+        return -1;
+    }
+    store_hot *v = store_hot_begin(env);
+    if (v == NULL) {
+        return 0;
+    }
+    search_sets sets = {
+        v,          store_hot_words(v), hs_is_hot, hs_or_value, hs_or_other,
+        hs_or_have, hs_or_live,         hs_hid,    hs_date};
+    (void)search_plan_hot_run(plan, &sets, store_hot_applied(v));
+    store_hot_end(v);
+    return 0;
+}
+
 int
 srv__search(srv_req *r, const search_query *q)
 {
@@ -300,6 +378,9 @@ srv__search(srv_req *r, const search_query *q)
         }
     }
 
+    if (hot_choose(r, plan, &err) != 0) {
+        goto fail;
+    }
     bundle = fhir_bundle_new("searchset");
     search_total tmode = search_plan_total(plan);
     int count_only = search_plan_summary(plan) == SEARCH_SUMMARY_COUNT;

@@ -341,6 +341,7 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
     }
     so.path = cfg->db_path;
     so.synchronous_full = cfg->durability_full;
+    so.no_hot = cfg->no_hot;
     if (store_env_open(&s->env, &so, err) != 0) {
         goto fail;
     }
@@ -432,6 +433,7 @@ srv__open_offline(srv_server **out, const srv_config *cfg, int reindex,
     s->cfg = *cfg;
     so.path = cfg->db_path;
     so.synchronous_full = cfg->durability_full;
+    so.no_hot = cfg->no_hot;
     if (prof_registry_load(&s->prof, defs, err) == 0 &&
         store_env_open(&s->env, &so, err) == 0 &&
         srv__search_setup(s, defs, reindex, err) == 0) {

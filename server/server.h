@@ -20,6 +20,7 @@ typedef struct srv_config {
     const char *base_url;    /* public base URL; default from Host */
     int threads;             /* CivetWeb worker threads */
     int quiet;               /* no per-request log lines */
+    int no_hot;              /* searches from SQL only */
     size_t max_body;         /* request body cap in bytes */
     int max_depth;           /* JSON nesting cap */
     int default_count;       /* page size when _count is absent */

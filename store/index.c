@@ -14,15 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A counted key: (param, sys, code) of a token, or (param, ref). */
-struct key {
-    int param;
-    int64_t sys;
-    const char *code;
-};
+/* A counted key (store__key): (param, sys, code) of a token, or
+ * (param, ref). */
 
 struct keys {
-    struct key *v;
+    store__key *v;
     size_t n, cap;
 };
 
@@ -32,7 +28,7 @@ keys_add(struct keys *k, fhir_arena *a, int param, int64_t sys,
 {
     if (k->n == k->cap) {
         size_t cap = k->cap ? k->cap * 2 : 16;
-        struct key *v = fhir_arena_alloc(a, cap * sizeof(*v));
+        store__key *v = fhir_arena_alloc(a, cap * sizeof(*v));
         if (k->n > 0) {
             memcpy(v, k->v, k->n * sizeof(*v));
         }
@@ -48,7 +44,7 @@ keys_add(struct keys *k, fhir_arena *a, int param, int64_t sys,
 static int
 key_cmp(const void *x, const void *y)
 {
-    const struct key *a = x, *b = y;
+    const store__key *a = x, *b = y;
     if (a->param != b->param) {
         return a->param < b->param ? -1 : 1;
     }
@@ -113,6 +109,7 @@ sys_id(int64_t *out, store_env *env, const char *uri, fhir_err *err)
         return -1;
     }
     *out = sqlite3_last_insert_rowid(env->w.db);
+    store__hot_note_sys(env, *out, uri);
     return 0;
 }
 
@@ -193,7 +190,7 @@ count_diff(store_env *env, enum store_stmt which, struct keys *before,
     keys_sort_unique(now);
     while (i < before->n || j < now->n) {
         int d;
-        const struct key *k;
+        const store__key *k;
         if (i == before->n) {
             d = 1;
         } else if (j == now->n) {
@@ -227,6 +224,40 @@ count_diff(store_env *env, enum store_stmt which, struct keys *before,
             return -1;
         }
     }
+    return 0;
+}
+
+/* Tells the hot index what the rows of rid became (references with
+ * sys -1). */
+static int
+hot_note(store_env *env, int64_t rid, int type, int live,
+         const struct keys *old_tok, const struct keys *old_ref,
+         const struct keys *new_tok, const struct keys *new_ref,
+         const struct keys *new_par, const fhir_rows *rows, fhir_arena *a)
+{
+    size_t nold = old_tok->n + old_ref->n, nnow = new_tok->n + new_ref->n;
+    store__key *o = fhir_arena_alloc(a, (nold + 1) * sizeof(*o));
+    store__key *n = fhir_arena_alloc(a, (nnow + 1) * sizeof(*n));
+    int *params = fhir_arena_alloc(a, (new_par->n + 1) * sizeof(int));
+    for (size_t i = 0; i < old_tok->n; i++) {
+        o[i] = old_tok->v[i];
+    }
+    for (size_t i = 0; i < old_ref->n; i++) {
+        o[old_tok->n + i] = old_ref->v[i];
+        o[old_tok->n + i].sys = -1;
+    }
+    for (size_t i = 0; i < new_tok->n; i++) {
+        n[i] = new_tok->v[i];
+    }
+    for (size_t i = 0; i < new_ref->n; i++) {
+        n[new_tok->n + i] = new_ref->v[i];
+        n[new_tok->n + i].sys = -1;
+    }
+    for (size_t i = 0; i < new_par->n; i++) {
+        params[i] = new_par->v[i].param;
+    }
+    store__hot_note(env, rid, type, live, o, nold, n, nnow, params, new_par->n,
+                    rows);
     return 0;
 }
 
@@ -269,6 +300,10 @@ store__rows_write(store_env *env, int64_t rid, int type, const fhir_rows *rows,
     if (count_diff(env, ST_CNT_TOKEN, &old_tok, &new_tok, err) != 0 ||
         count_diff(env, ST_CNT_REF, &old_ref, &new_ref, err) != 0 ||
         count_diff(env, ST_CNT_PARAM, &old_par, &new_par, err) != 0) {
+        goto done;
+    }
+    if (hot_note(env, rid, type, live_delta != -1, &old_tok, &old_ref, &new_tok,
+                 &new_ref, &new_par, rows, a) != 0) {
         goto done;
     }
     if (live_delta != 0) {
@@ -378,6 +413,7 @@ store_reindex(store_env *env, store_rows_fn fn, void *ctx, int64_t *count,
     int64_t last = 0;
     *count = 0;
 
+    store__hot_invalidate(env);
     if (store_tx_begin(&tx, env, err) != 0) {
         return -1;
     }

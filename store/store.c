@@ -351,6 +351,7 @@ store_env_open(store_env **out, const store_opts *opts, fhir_err *err)
     env->opts = *opts;
     env->path = fhir_xstrdup(opts->path);
     pthread_mutex_init(&env->wlock, NULL);
+    store__hot_init(env);
     if ((size_t)fhir_type_count() >
         sizeof(env->type_code) / sizeof(env->type_code[0])) {
         fhir_err_set(err, FHIR_ISSUE_EXCEPTION, "too many resource types");
@@ -381,6 +382,7 @@ store_env_close(store_env *env)
         return;
     }
     store__conn_close(&env->w);
+    store__hot_free(env);
     pthread_mutex_destroy(&env->wlock);
     free(env->path);
     free(env);
@@ -585,6 +587,9 @@ store_tx_commit(store_tx *tx, fhir_err *err)
     }
     if (rc != 0) {
         rollback_open(env);
+        store__hot_discard(env);
+    } else {
+        store__hot_apply(env); /* durable now: searches may see it */
     }
     pthread_mutex_unlock(&env->wlock);
     free(tx);
@@ -598,6 +603,7 @@ store_tx_rollback(store_tx *tx)
         return;
     }
     rollback_open(tx->env);
+    store__hot_discard(tx->env);
     pthread_mutex_unlock(&tx->env->wlock);
     free(tx);
 }

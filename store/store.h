@@ -23,11 +23,12 @@ typedef struct store_opts {
     const char *path;     /* database file, created if missing */
     int busy_ms;          /* how long to wait on another process's lock */
     int synchronous_full; /* 1: FULL (survives power loss); 0: NORMAL */
+    int no_hot;           /* 1: no hot index (searches use SQL only) */
 } store_opts;
 
 #define STORE_OPTS_INIT                                                        \
     {                                                                          \
-        NULL, 5000, 1                                                          \
+        NULL, 5000, 1, 0                                                       \
     }
 
 /* Opens (creating or migrating the schema, PRAGMA user_version) the
@@ -200,6 +201,65 @@ typedef void (*store_rows_fn)(void *ctx, int type, const char *body, size_t len,
  * number of resources indexed. */
 int store_reindex(store_env *env, store_rows_fn fn, void *ctx, int64_t *count,
                   fhir_err *err) FHIR_MUST_CHECK;
+
+/* ---- the hot index ------------------------------------------------------
+
+ * For token and reference parameters with few distinct values (status,
+ * performer, priority, owner) the store keeps in memory the set of live
+ * resources holding each value, the set having the parameter at all, and
+ * per resource its type and current hid; per date parameter asked for,
+ * each resource's lowest start and highest end (for sorting). Sets are
+ * bitsets of store_hot_words() 64-bit words indexed by rid; the caller
+ * allocates them zeroed and the functions OR into them. A parameter's sets
+ * are loaded on first need and follow every commit. */
+
+typedef struct store_hot store_hot; /* a read view: holds the read lock */
+
+typedef enum store_hot_kind {
+    STORE_HOT_TOKEN,
+    STORE_HOT_REF,
+    STORE_HOT_DATE
+} store_hot_kind;
+
+typedef struct store_hot_need {
+    int param; /* store number of the parameter */
+    store_hot_kind kind;
+} store_hot_need;
+
+/* Loads what is needed and not yet loaded (taking the writer lock while
+ * it does; the first call also loads every resource's type and hid). A
+ * parameter with too many values is marked cold instead. Call without a
+ * view open on this thread. */
+int store_hot_prepare(store_env *env, const store_hot_need *need, size_t n,
+                      fhir_err *err) FHIR_MUST_CHECK;
+/* A view, or NULL when the hot index is off or not loaded. Keep it for
+ * microseconds: commits wait for it. */
+store_hot *store_hot_begin(store_env *env);
+void store_hot_end(store_hot *v);
+size_t store_hot_words(const store_hot *v);
+/* The hid of the last commit reflected. */
+int64_t store_hot_applied(const store_hot *v);
+/* 1 when the sets of `param` are in memory. */
+int store_hot_is_hot(const store_hot *v, int param);
+/* ORs the resources holding value (sys, code) of param into bits: a token
+ * with sys NULL (any system) or code NULL (any code of sys), or with ref
+ * a reference string (code). -1 when param is not hot. */
+int store_hot_or(const store_hot *v, uint64_t *bits, int param, int ref,
+                 const char *sys, const char *code);
+/* ORs the resources holding a code of param that is none of codes[]. */
+int store_hot_or_other(const store_hot *v, uint64_t *bits, int param,
+                       const char *const *codes, size_t ncodes);
+/* ORs the resources having any row of param. */
+int store_hot_or_has(const store_hot *v, uint64_t *bits, int param);
+/* ORs the live resources of the given store type codes. */
+void store_hot_or_live(const store_hot *v, uint64_t *bits, const int *tcodes,
+                       size_t n);
+/* The current hid of rid, 0 when it is not live. */
+int64_t store_hot_hid(const store_hot *v, int64_t rid);
+/* The lowest start and highest end of date param on rid: 1, or 0 when it
+ * has none, -1 when the column is not loaded. */
+int store_hot_date(const store_hot *v, int param, int64_t rid, int64_t *lo,
+                   int64_t *hi);
 
 /* Reads inside the transaction (sees its own writes). */
 int store_tx_read(store_res *out, store_tx *tx, int type, const char *id,

@@ -76,7 +76,18 @@ typedef struct store_conn {
     sqlite3_stmt *stmts[ST__COUNT];
 } store_conn;
 
+/* A counted index key: (param, sys, code) of a token, or (param, ref)
+ * with sys -1. */
+typedef struct store__key {
+    int param;
+    int64_t sys;
+    const char *code;
+} store__key;
+
+typedef struct store__hot store__hot;
+
 struct store_env {
+    store__hot *hot;
     store_opts opts;
     char *path;
     pthread_mutex_t wlock; /* serialises write transactions */
@@ -111,6 +122,24 @@ int store__fail(fhir_err *err, sqlite3 *db, int rc, const char *what);
  * deleted, else 0. Runs inside the open write transaction. */
 int store__rows_write(store_env *env, int64_t rid, int type,
                       const fhir_rows *rows, int live_delta, fhir_err *err);
+/* hot.c: the in-memory sets. store__hot_note records one resource's
+ * change in the open write transaction (old and new token and reference
+ * keys, the parameters it has rows for, its date rows; live 0 for a
+ * delete), store__hot_note_sys a new token system; store__hot_apply
+ * brings the sets up to date after a durable commit, store__hot_discard
+ * forgets the notes of a rolled back one. All under the writer lock. */
+void store__hot_init(store_env *env);
+void store__hot_free(store_env *env);
+void store__hot_note(store_env *env, int64_t rid, int type, int live,
+                     const store__key *old, size_t nold, const store__key *now,
+                     size_t nnow, const int *params, size_t nparams,
+                     const fhir_rows *rows);
+void store__hot_note_sys(store_env *env, int64_t id, const char *uri);
+void store__hot_apply(store_env *env);
+void store__hot_discard(store_env *env);
+/* Drops every set (before a reindex). */
+void store__hot_invalidate(store_env *env);
+
 /* Served type index of an rtype code, or -1. */
 int store__type_of_code(const store_env *env, int code);
 
