@@ -51,7 +51,8 @@ SERVER   = $(BUILD)/fhir-server
 UNIT_TESTS = tests/unit/test_fhir_json tests/unit/test_fhir_misc tests/unit/test_store_hot \
              tests/unit/test_store tests/unit/test_profiles \
              tests/unit/test_search_query tests/unit/test_fhir_text \
-             tests/unit/test_fhir_path tests/unit/test_search_index
+             tests/unit/test_fhir_path tests/unit/test_search_index \
+             tests/unit/test_search_plan
 HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
              tests/http/test_http_search \
              tests/http/test_http_process

@@ -989,14 +989,89 @@ sql_driver(fhir_sql *q, const search_plan *pl, const search_cond *c)
     sql_match(q, pl, c, 0);
 }
 
+static void sql_types(fhir_sql *q, const search_plan *p);
+
+/* 1 when every type parameter sp applies to is searched: its index rows
+ * then need no filter by type. */
+static int
+param_within_types(const search_plan *p, const struct search_param *sp)
+{
+    unsigned searched = 0;
+    for (size_t i = 0; i < p->opts.ntypes; i++) {
+        searched |= 1u << p->opts.types[i];
+    }
+    return (sp->types & ~searched) == 0;
+}
+
+/* The number of resources of the searched types condition c matches,
+ * counted from its index rows up to ESTIMATE_PROBE + 1. */
+static void
+sql_probe(fhir_sql *q, const search_plan *p, const search_cond *c)
+{
+    fhir_sql_add(q, "SELECT count(*) FROM (SELECT DISTINCT t.rid FROM ");
+    fhir_sql_add(q, cond_table(c));
+    if (!param_within_types(p, c->param)) {
+        fhir_sql_add(q, " JOIN resource r ON r.rid = t.rid AND r.type");
+        sql_types(q, p);
+    }
+    fhir_sql_add(q, " WHERE ");
+    sql_match(q, p, c, 0);
+    fhir_sql_add(q, " LIMIT ");
+    fhir_sql_int(q, ESTIMATE_PROBE + 1);
+    fhir_sql_add(q, ")");
+}
+
+/* "FROM cnt_<what> t WHERE t.type ... AND t.param = ?" */
+static void
+sql_count_rows(fhir_sql *q, const search_plan *p, const search_cond *c,
+               const char *what)
+{
+    fhir_sql_add(q, " FROM ");
+    fhir_sql_add(q, what);
+    fhir_sql_add(q, " t WHERE t.type");
+    sql_types(q, p);
+    fhir_sql_add(q, " AND t.param = ");
+    fhir_sql_int(q, c->param->num);
+}
+
+/* The estimate of one token value. A code without a system matches the
+ * code under every system, and also the :of-type rows (system
+ * "\x01type|", search/index.c) that an identifier's value repeats under.
+ * Those rows always come with the identifier's own row, so they are left
+ * out of the count. Summing what is left counts a resource twice when it
+ * has the code under two systems: the sum is exact only when one system
+ * has the code. With several, a single value (the one case a total is
+ * taken from, search_plan_count_known) is counted by a probe instead. */
+static void
+sql_token_estimate(fhir_sql *q, const search_plan *p, const search_cond *c,
+                   const search_value *v)
+{
+    int code_only = v->sys == NULL;
+    int probe = code_only && c->nvals == 1;
+    fhir_sql_add(q, probe ? "(SELECT CASE WHEN count(DISTINCT t.sys) <= 1 "
+                            "THEN coalesce(sum(t.n), 0) ELSE ("
+                          : "(SELECT coalesce(sum(t.n), 0)");
+    if (probe) {
+        sql_probe(q, p, c);
+        fhir_sql_add(q, ") END");
+    }
+    sql_count_rows(q, p, c, "cnt_token");
+    fhir_sql_add(q, " AND ");
+    sql_token_value(q, v, 0);
+    if (code_only) {
+        fhir_sql_add(q, " AND t.n > 0 AND t.sys NOT IN (SELECT id FROM "
+                        "sysdict WHERE uri >= char(1) AND uri < char(2))");
+    }
+    fhir_sql_add(q, ")");
+}
+
 int
 search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out)
 {
     const search_cond *c = &p->conds[i];
     if (c->mod == SEARCH_MOD_MISSING) {
-        fhir_sql_add(out, "SELECT coalesce((SELECT n FROM cnt_param WHERE "
-                          "param = ");
-        fhir_sql_int(out, c->param->num);
+        fhir_sql_add(out, "SELECT coalesce((SELECT sum(n)");
+        sql_count_rows(out, p, c, "cnt_param");
         fhir_sql_add(out, "), 0)");
         return 1;
     }
@@ -1014,20 +1089,14 @@ search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out)
     if (counted && c->param->type == SEARCH_TYPE_TOKEN) {
         fhir_sql_add(out, "SELECT 0");
         for (size_t k = 0; k < c->nvals; k++) {
-            const search_value *v = &c->vals[k];
-            fhir_sql_add(out, " + (SELECT coalesce(sum(n), 0) FROM cnt_token "
-                              "t WHERE t.param = ");
-            fhir_sql_int(out, c->param->num);
-            fhir_sql_add(out, " AND ");
-            sql_token_value(out, v, 0);
-            fhir_sql_add(out, ")");
+            fhir_sql_add(out, " + ");
+            sql_token_estimate(out, p, c, &c->vals[k]);
         }
         return 1;
     }
     if (counted) {
-        fhir_sql_add(out, "SELECT coalesce(sum(n), 0) FROM cnt_ref t WHERE "
-                          "t.param = ");
-        fhir_sql_int(out, c->param->num);
+        fhir_sql_add(out, "SELECT coalesce(sum(n), 0)");
+        sql_count_rows(out, p, c, "cnt_ref");
         fhir_sql_add(out, " AND t.ref IN (");
         int first = 1;
         for (size_t k = 0; k < c->nvals; k++) {
@@ -1042,11 +1111,7 @@ search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out)
         return 1;
     }
     /* No count kept: count the index entries, bounded. */
-    fhir_sql_add(out, "SELECT count(*) FROM (");
-    sql_driver(out, p, c);
-    fhir_sql_add(out, " LIMIT ");
-    fhir_sql_int(out, ESTIMATE_PROBE + 1);
-    fhir_sql_add(out, ")");
+    sql_probe(out, p, c);
     return 1;
 }
 
@@ -1325,14 +1390,22 @@ search_plan_count_known(const search_plan *p, int64_t *n)
         return 1;
     }
     /* One value counted exactly (several could overlap). */
-    if (c->mod == SEARCH_MOD_NONE && c->nvals == 1 && c->vals[0].nalts <= 1 &&
-        (c->param->type == SEARCH_TYPE_TOKEN ||
-         c->param->type == SEARCH_TYPE_REFERENCE) &&
-        c->param->builtin == SEARCH_BUILTIN_NONE) {
-        *n = c->estimate;
-        return 1;
+    if (c->mod != SEARCH_MOD_NONE || c->nvals != 1 || c->vals[0].nalts > 1 ||
+        c->param->builtin != SEARCH_BUILTIN_NONE) {
+        return 0;
     }
-    return 0;
+    const search_value *v = &c->vals[0];
+    int exact = c->param->type == SEARCH_TYPE_REFERENCE;
+    if (c->param->type == SEARCH_TYPE_TOKEN && v->code != NULL) {
+        /* system|code is one row per resource. A code alone is counted
+         * exactly (sql_token_estimate) unless the probe reached its
+         * bound; a sum that happens to equal the bound is counted. */
+        exact = v->sys != NULL || c->estimate != ESTIMATE_PROBE + 1;
+    }
+    if (exact) {
+        *n = c->estimate;
+    }
+    return exact;
 }
 
 int

@@ -3,9 +3,10 @@
  * A write replaces all index rows of its resource inside the write's own
  * transaction: the old rows are deleted (RETURNING what they were) and the
  * new ones inserted, and the difference between the two adjusts the
- * counts the search planner reads (live resources per token value, per
- * reference, per parameter, per type). Parameter keys and token systems
- * are stored as small numbers through the sparam and sysdict tables.
+ * counts the search planner reads (live resources of each type per token
+ * value, per reference, per parameter, and in all). Parameter keys and
+ * token systems are stored as small numbers through the sparam and sysdict
+ * tables.
  * store_reindex() rebuilds everything from the stored bodies.
  */
 #include "store/store.h"
@@ -180,10 +181,11 @@ insert_row(store_env *env, int64_t rid, const fhir_row *r, int64_t sys,
     return step(env, st, err);
 }
 
-/* Applies +1 / -1 for keys only in `now` / only in `before`. */
+/* Applies +1 / -1 for keys only in `now` / only in `before`, to the
+ * counts of type code `tcode`. */
 static int
-count_diff(store_env *env, enum store_stmt which, struct keys *before,
-           struct keys *now, fhir_err *err)
+count_diff(store_env *env, enum store_stmt which, int tcode,
+           struct keys *before, struct keys *now, fhir_err *err)
 {
     size_t i = 0, j = 0;
     keys_sort_unique(before);
@@ -209,16 +211,17 @@ count_diff(store_env *env, enum store_stmt which, struct keys *before,
         if (st == NULL) {
             return -1;
         }
-        sqlite3_bind_int(st, 1, k->param);
+        sqlite3_bind_int(st, 1, tcode);
+        sqlite3_bind_int(st, 2, k->param);
         if (which == ST_CNT_TOKEN) {
-            sqlite3_bind_int64(st, 2, k->sys);
+            sqlite3_bind_int64(st, 3, k->sys);
+            sqlite3_bind_text(st, 4, k->code, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 5, d);
+        } else if (which == ST_CNT_REF) {
             sqlite3_bind_text(st, 3, k->code, -1, SQLITE_STATIC);
             sqlite3_bind_int(st, 4, d);
-        } else if (which == ST_CNT_REF) {
-            sqlite3_bind_text(st, 2, k->code, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 3, d);
         } else {
-            sqlite3_bind_int(st, 2, d);
+            sqlite3_bind_int(st, 3, d);
         }
         if (step(env, st, err) != 0) {
             return -1;
@@ -270,6 +273,7 @@ store__rows_write(store_env *env, int64_t rid, int type, const fhir_rows *rows,
     fhir_arena *a = fhir_arena_new();
     struct keys old_tok = {0}, old_ref = {0}, old_par = {0};
     struct keys new_tok = {0}, new_ref = {0}, new_par = {0};
+    int tcode = env->type_code[type];
     int rc = -1;
 
     for (size_t i = 0; i < sizeof(dels) / sizeof(dels[0]); i++) {
@@ -297,9 +301,9 @@ store__rows_write(store_env *env, int64_t rid, int type, const fhir_rows *rows,
             keys_add(&new_ref, a, r->param, 0, r->code);
         }
     }
-    if (count_diff(env, ST_CNT_TOKEN, &old_tok, &new_tok, err) != 0 ||
-        count_diff(env, ST_CNT_REF, &old_ref, &new_ref, err) != 0 ||
-        count_diff(env, ST_CNT_PARAM, &old_par, &new_par, err) != 0) {
+    if (count_diff(env, ST_CNT_TOKEN, tcode, &old_tok, &new_tok, err) != 0 ||
+        count_diff(env, ST_CNT_REF, tcode, &old_ref, &new_ref, err) != 0 ||
+        count_diff(env, ST_CNT_PARAM, tcode, &old_par, &new_par, err) != 0) {
         goto done;
     }
     if (hot_note(env, rid, type, live_delta != -1, &old_tok, &old_ref, &new_tok,
@@ -311,7 +315,7 @@ store__rows_write(store_env *env, int64_t rid, int type, const fhir_rows *rows,
         if (st == NULL) {
             goto done;
         }
-        sqlite3_bind_int(st, 1, env->type_code[type]);
+        sqlite3_bind_int(st, 1, tcode);
         sqlite3_bind_int(st, 2, live_delta);
         if (step(env, st, err) != 0) {
             goto done;

@@ -65,13 +65,16 @@ static const char *const stmt_sql[ST__COUNT] = {
                    "VALUES (?1, ?2, ?3)",
     [ST_SYS_FIND] = "SELECT id FROM sysdict WHERE uri = ?1",
     [ST_SYS_INSERT] = "INSERT INTO sysdict(uri) VALUES (?1)",
-    [ST_CNT_TOKEN] = "INSERT INTO cnt_token(param, sys, code, n) "
-                     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(param, code, sys) "
-                     "DO UPDATE SET n = n + ?4",
-    [ST_CNT_REF] = "INSERT INTO cnt_ref(param, ref, n) VALUES (?1, ?2, ?3) "
-                   "ON CONFLICT(param, ref) DO UPDATE SET n = n + ?3",
-    [ST_CNT_PARAM] = "INSERT INTO cnt_param(param, n) VALUES (?1, ?2) "
-                     "ON CONFLICT(param) DO UPDATE SET n = n + ?2",
+    [ST_CNT_TOKEN] =
+        "INSERT INTO cnt_token(type, param, sys, code, n) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(type, param, code, sys) "
+        "DO UPDATE SET n = n + ?5",
+    [ST_CNT_REF] = "INSERT INTO cnt_ref(type, param, ref, n) "
+                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(type, param, ref) "
+                   "DO UPDATE SET n = n + ?4",
+    [ST_CNT_PARAM] = "INSERT INTO cnt_param(type, param, n) "
+                     "VALUES (?1, ?2, ?3) ON CONFLICT(type, param) "
+                     "DO UPDATE SET n = n + ?3",
     [ST_CNT_TYPE] = "INSERT INTO cnt_type(type, n) VALUES (?1, ?2) "
                     "ON CONFLICT(type) DO UPDATE SET n = n + ?2",
     [ST_COMMIT] = "COMMIT",
@@ -129,9 +132,27 @@ static const char *const migrations[] = {
     /* Resources stored before search existed have no rows yet. */
     "INSERT INTO setting SELECT 'reindex', 'needed' "
     "WHERE EXISTS (SELECT 1 FROM resource);",
+
+    /* 2 -> 3: counts per resource type. One parameter can serve several
+     * types (individual-gender: Patient and Practitioner; _tag: all), and
+     * counts over all of them answered a search of one type wrongly. The
+     * new tables start empty; the reindex at start-up fills them. */
+    "DROP TABLE cnt_token; DROP TABLE cnt_ref; DROP TABLE cnt_param;"
+    "CREATE TABLE cnt_token(type INTEGER NOT NULL, param INTEGER NOT NULL, "
+    "sys INTEGER NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL, "
+    "PRIMARY KEY(type, param, code, sys)) WITHOUT ROWID;"
+    "CREATE TABLE cnt_ref(type INTEGER NOT NULL, param INTEGER NOT NULL, "
+    "ref TEXT NOT NULL, n INTEGER NOT NULL, "
+    "PRIMARY KEY(type, param, ref)) WITHOUT ROWID;"
+    "CREATE TABLE cnt_param(type INTEGER NOT NULL, param INTEGER NOT NULL, "
+    "n INTEGER NOT NULL, PRIMARY KEY(type, param)) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO setting SELECT 'reindex', 'needed' "
+    "WHERE EXISTS (SELECT 1 FROM resource);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(NMIGRATIONS == STORE_SCHEMA_VERSION,
+               "store_int.h documents the schema the migrations build");
 
 /* ---- connections ---------------------------------------------------- */
 

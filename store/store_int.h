@@ -1,7 +1,7 @@
 /* store/store_int.h - what the store's files share: the schema, the
  * connection wrapper with its statement cache, and helpers.
  *
- * Schema (PRAGMA user_version 2; store.c holds the migrations):
+ * Schema (PRAGMA user_version 3; store.c holds the migrations):
  *
  *   rtype(code INTEGER PRIMARY KEY, name TEXT UNIQUE)
  *       resource type names to small codes, so codes never depend on the
@@ -23,9 +23,14 @@
  *   idx_ref(rid, param, ref)           "Type/id" or absolute URL
  *   idx_uri(rid, param, uri)
  *       the index rows of each live resource (none for deleted ones).
- *   cnt_token, cnt_ref, cnt_param, cnt_type
- *       how many live resources have a token / reference value, any value
- *       of a parameter, or a type: the planner's selectivity estimates.
+ *   cnt_token(type, param, sys, code, n)  PK (type, param, code, sys)
+ *   cnt_ref(type, param, ref, n)          PK (type, param, ref)
+ *   cnt_param(type, param, n)             PK (type, param)
+ *   cnt_type(type, n)
+ *       how many live resources of a type have a token / reference value,
+ *       any value of a parameter, or exist: the planner's selectivity
+ *       estimates. Keyed by type (rtype.code) because one parameter can
+ *       serve several types.
  *   setting(key, value)     e.g. the signature of the indexed definitions
  */
 #ifndef STORE_STORE_INT_H
@@ -36,7 +41,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Statements prepared once per connection, by number. */
 enum store_stmt {

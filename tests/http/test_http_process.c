@@ -345,6 +345,58 @@ process_load__example_clinic_once(void **state)
     free(db);
 }
 
+/* A database of an older schema is migrated at start-up, and when the
+ * migration asks for it (schema 3 keeps its counts per resource type)
+ * the search index is rebuilt before serving: totals are right at once. */
+static void
+process_load__old_schema_is_reindexed(void **state)
+{
+    (void)state;
+    char *db = db_path("schema2.db");
+    char bundle[512];
+    snprintf(bundle, sizeof(bundle), "%s/examples/clinic.json", root());
+    const char *load[] = {"--port", "0",    "--db",    db,
+                          "--load", bundle, "--quiet", NULL};
+    const char *args[] = {"--port", "0", "--db", db, "--quiet", NULL};
+    child c;
+    assert_int_equal(spawn(&c, load, NULL), 0);
+    stop(&c, SIGTERM);
+    sqlite3 *sdb = NULL;
+    assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(sdb, "PRAGMA user_version = 2", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(sdb);
+
+    assert_int_equal(spawn(&c, args, NULL), 0);
+    /* individual-gender: 2 of 4 Practitioners, 1 of 3 Patients */
+    static const struct {
+        const char *url;
+        int total;
+    } cases[] = {
+        {"Practitioner?gender=female&_summary=count", 2},
+        {"Patient?gender=female&_summary=count", 1},
+        {"Patient?gender:missing=true&_summary=count", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        th_resp *r = th_req(&c.s, "GET", cases[i].url, NULL, NULL);
+        const cJSON *t = cJSON_GetObjectItem(r->json, "total");
+        if (r->status != 200 || !cJSON_IsNumber(t) ||
+            t->valueint != cases[i].total) {
+            fail_msg("%s: want total %d: %s", cases[i].url, cases[i].total,
+                     r->body);
+        }
+        th_free(r);
+    }
+    stop(&c, SIGTERM);
+    char *log = read_log(&c);
+    if (strstr(log, "reindexed 18 resources") == NULL) {
+        fail_msg("no reindex after the migration: %s", log);
+    }
+    free(log);
+    free(db);
+}
+
 /* ---- durability ------------------------------------------------------ */
 
 #define DURABLE_N 200
@@ -451,6 +503,7 @@ main(void)
         cmocka_unit_test(process_env__settings_from_environment),
         cmocka_unit_test(process_log__one_line_per_request_and_quiet),
         cmocka_unit_test(process_load__example_clinic_once),
+        cmocka_unit_test(process_load__old_schema_is_reindexed),
         cmocka_unit_test(process_durability__kill9_keeps_acknowledged_writes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -597,8 +597,23 @@ check(int line, int ordered, const char *method, const char *path,
     ids_free(&w);
 }
 
+/* Bundle.total of GET path?params must be `want`. */
+static void
+check_total(int line, const char *path, const char *params, int want)
+{
+    th_resp *r = sget(path, params, NULL);
+    const cJSON *t = cJSON_GetObjectItem(r->json, "total");
+    if (r->status != 200 || !cJSON_IsNumber(t) || t->valueint != want) {
+        print_error("line %d: GET %s?%s\n    want total %d, got: %.300s\n",
+                    line, path, params, want, r->body);
+        nbad++;
+    }
+    th_free(r);
+}
+
 #define SET(path, params, want)                                                \
     check(__LINE__, 0, "GET", path, params, NULL, want)
+#define TOTAL(path, params, want) check_total(__LINE__, path, params, want)
 #define ORDER(path, params, want)                                              \
     check(__LINE__, 1, "GET", path, params, NULL, want)
 #define DONE()                                                                 \
@@ -709,6 +724,22 @@ put_json(CURL *c, const char *type, const char *id, const char *body)
     }
     th_free(r);
     return st;
+}
+
+/* PUTs resources written with ' for " (jq()); 1 when all were stored. */
+static int
+put_all(const struct res *v, size_t n)
+{
+    CURL *c = curl_easy_init();
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        char *body = jq(v[i].body);
+        long st = put_json(c, v[i].type, v[i].id, body);
+        ok &= st == 200 || st == 201;
+        free(body);
+    }
+    curl_easy_cleanup(c);
+    return ok;
 }
 
 /* ---- token ----------------------------------------------------------- */
@@ -1696,6 +1727,113 @@ search_result__summary_count(void **state)
     }
 }
 
+/* ---- totals from the kept counts ----------------------------------- */
+
+#define TAGS2 "http://other.example.org/tags"
+
+/* Practitioners sharing search parameters with the Patients of the corpus
+ * (individual-gender; _tag, here with one code under two systems). The
+ * count cases PUT them and delete them again. */
+static const struct res counted[] = {
+    {"Practitioner", "cnt-f1",
+     "{'resourceType':'Practitioner','id':'cnt-f1','meta':{'tag':["
+     "{'system':'" TAGS "','code':'twosys'},{'system':'" TAGS2 "',"
+     "'code':'twosys'}]},'gender':'female'}"},
+    {"Practitioner", "cnt-f2",
+     "{'resourceType':'Practitioner','id':'cnt-f2','meta':{'tag':["
+     "{'system':'" TAGS "','code':'twosys'}]},'gender':'female'}"},
+    {"Practitioner", "cnt-m1",
+     "{'resourceType':'Practitioner','id':'cnt-m1','gender':'male'}"},
+};
+#define NCOUNTED (sizeof(counted) / sizeof(counted[0]))
+
+static void
+counted_delete(void)
+{
+    for (size_t i = 0; i < NCOUNTED; i++) {
+        char url[128];
+        snprintf(url, sizeof(url), "%s/%s", counted[i].type, counted[i].id);
+        th_resp *r = th_req(srv, "DELETE", url, NULL, NULL);
+        assert_int_equal(r->status, 200);
+        th_free(r);
+    }
+}
+
+/* Bundle.total of a search that must have one. */
+static int
+total_of(const char *path, const char *params)
+{
+    th_resp *r = sget(path, params, NULL);
+    const cJSON *t = cJSON_GetObjectItem(r->json, "total");
+    assert_int_equal(r->status, 200);
+    assert_true(cJSON_IsNumber(t));
+    int n = t->valueint;
+    th_free(r);
+    return n;
+}
+
+/* individual-gender is one parameter of Patient and Practitioner: a
+ * total of one type never counts the other. */
+static void
+search_count__shared_param_per_type(void **state)
+{
+    (void)state;
+    assert_true(put_all(counted, NCOUNTED));
+    TOTAL("Patient", "gender=female&_summary=count", 2);
+    TOTAL("Patient", "gender=female&_total=accurate", 2);
+    TOTAL("Patient", "gender=female", 2);
+    TOTAL("Patient", "gender=|male&_summary=count", 2);
+    TOTAL("Practitioner", "gender=female&_summary=count", 2);
+    TOTAL("Practitioner", "gender=|male&_summary=count", 1);
+    TOTAL("", "_type=Patient,Practitioner&gender=female&_summary=count", 4);
+    counted_delete();
+    TOTAL("Practitioner", "gender=female&_summary=count", 0);
+    TOTAL("Patient", "gender=female&_summary=count", 2);
+    DONE();
+}
+
+/* :missing=true is the type's size less those with a value: both of the
+ * searched type only (it went negative when they were not). */
+static void
+search_count__missing_per_type(void **state)
+{
+    (void)state;
+    assert_true(put_all(counted, NCOUNTED));
+    int prac = total_of("Practitioner", "_summary=count");
+    TOTAL("Patient", "gender:missing=true&_summary=count", 1);
+    TOTAL("Patient", "gender:missing=false&_summary=count", 4);
+    TOTAL("Patient", "family:missing=true&_summary=count", 0);
+    TOTAL("Patient", "family:missing=true", 0);
+    TOTAL("Practitioner", "gender:missing=true&_summary=count", prac - 3);
+    TOTAL("Practitioner", "gender:missing=false&_summary=count", 3);
+    TOTAL("", "_type=Patient,Practitioner&gender:missing=true&_summary=count",
+          prac - 3 + 1);
+    counted_delete();
+    DONE();
+}
+
+/* A code without a system counts resources, not rows: cnt-f1 has the
+ * tag under two systems, and an identifier's value is also indexed for
+ * :of-type (t-root, pt1). */
+static void
+search_count__code_under_two_systems(void **state)
+{
+    (void)state;
+    assert_true(put_all(counted, NCOUNTED));
+    TOTAL("Practitioner", "_tag=twosys&_summary=count", 2);
+    TOTAL("Practitioner", "_tag=twosys&_total=accurate", 2);
+    TOTAL("Practitioner", "_tag=twosys", 2);
+    TOTAL("Practitioner", "_tag=" TAGS "|twosys&_summary=count", 2);
+    TOTAL("Practitioner", "_tag=" TAGS2 "|twosys&_summary=count", 1);
+    TOTAL("", "_type=Patient,Practitioner&_tag=twosys&_summary=count", 2);
+    TOTAL("", "_type=Patient,Practitioner,ServiceRequest,Task&_tag=twosys", 2);
+    TOTAL("Task", "identifier=T-001&_summary=count", 1);
+    TOTAL("Task", "identifier=T-001", 1);
+    TOTAL("Patient", "identifier=MRN-1&_summary=count", 1);
+    counted_delete();
+    DONE();
+}
+
 #define SUBSETTED_SYS                                                          \
     "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 
@@ -2521,14 +2659,8 @@ setup(void **state)
 {
     (void)state;
     srv = th_start(NULL);
+    int ok = put_all(corpus, NCORPUS);
     CURL *c = curl_easy_init();
-    int ok = 1;
-    for (size_t i = 0; i < NCORPUS; i++) {
-        char *body = jq(corpus[i].body);
-        long st = put_json(c, corpus[i].type, corpus[i].id, body);
-        ok &= st == 200 || st == 201;
-        free(body);
-    }
     for (int i = 1; i <= NBULK; i++) {
         char id[32], body[256];
         snprintf(id, sizeof(id), "bulk-%02d", i);
@@ -2620,6 +2752,9 @@ main(void)
         T(search_error__hostile_values),
         T(search_capability__search_params),
         /* these write: Practitioners first, then Tasks (paging) last */
+        T(search_count__shared_param_per_type),
+        T(search_count__missing_per_type),
+        T(search_count__code_under_two_systems),
         T(search_result__count_capped_at_max),
         T(search_paging__stable_last_updated),
         T(search_paging__stable_authored_on),

@@ -209,8 +209,9 @@ assert_not_found(store_db *db, int type, const char *id, int64_t version)
     assert_null(res.body);
 }
 
+/* The integer `sql` returns on the database file (-1 without a row). */
 static int64_t
-pragma_user_version(const char *path)
+db_int(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -218,15 +219,19 @@ pragma_user_version(const char *path)
 
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
                      SQLITE_OK);
-    assert_int_equal(
-        sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
-        SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     if (sqlite3_step(st) == SQLITE_ROW) {
         v = sqlite3_column_int64(st, 0);
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
     return v;
+}
+
+static int64_t
+pragma_user_version(const char *path)
+{
+    return db_int(path, "PRAGMA user_version");
 }
 
 /* History entries copied out of the callback. */
@@ -301,7 +306,7 @@ store_env__open_creates_schema(void **state)
     sqlite3_stmt *st = NULL;
 
     assert_int_equal(store_env_is_empty(f->env), 1);
-    assert_int_equal(pragma_user_version(f->path), 2); /* schema version */
+    assert_int_equal(pragma_user_version(f->path), 3); /* schema version */
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL),
                      SQLITE_OK);
     assert_int_equal(
@@ -329,7 +334,7 @@ store_env__reopen_keeps_data(void **state)
     put_task(f, "t1", "requested", &first);
     close_env(f);
     assert_int_equal(open_env(f), 0);
-    assert_int_equal(pragma_user_version(f->path), 2);
+    assert_int_equal(pragma_user_version(f->path), 3);
     assert_int_equal(store_env_is_empty(f->env), 0);
     assert_int_equal(store_read(&res, f->db, f->task, "t1", 0, &err), 0);
     assert_int_equal(res.version, 1);
@@ -455,7 +460,7 @@ store_env__migrates_schema_1(void **state)
     sqlite3_close(db);
     o.path = p;
     assert_int_equal(store_env_open(&env, &o, &err), 0);
-    assert_int_equal(pragma_user_version(p), 2);
+    assert_int_equal(pragma_user_version(p), 3);
     assert_int_equal(store_setting_get(&v, env, "reindex", &err), 0);
     assert_non_null(v);
     free(v);
@@ -467,6 +472,97 @@ store_env__migrates_schema_1(void **state)
     store_res_clear(&res);
     store_db_close(rdb);
     store_env_close(env);
+}
+
+/* store_reindex's rows for any body: a token and a reference of the same
+ * parameters whatever the type, as a parameter shared by types gives. */
+static void
+shared_rows(void *ctx, int type, const char *body, size_t len, fhir_rows *out,
+            fhir_arena *a)
+{
+    (void)ctx;
+    (void)type;
+    (void)body;
+    (void)len;
+    out->rows = fhir_arena_alloc(a, 2 * sizeof(fhir_row));
+    memset(out->rows, 0, 2 * sizeof(fhir_row));
+    out->rows[0].kind = FHIR_ROW_TOKEN;
+    out->rows[0].param = 1;
+    out->rows[0].sys = "http://g";
+    out->rows[0].code = "female";
+    out->rows[1].kind = FHIR_ROW_REF;
+    out->rows[1].param = 2;
+    out->rows[1].code = "Practitioner/p1";
+    out->n = out->cap = 2;
+}
+
+/* Schema 2 counted without the resource type. Opening it replaces those
+ * counts by per-type ones and asks for a reindex, which fills them: a
+ * parameter of two types is counted for each type on its own. */
+static void
+store_env__migrates_schema_2_counts_per_type(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db = NULL;
+    store_put_result r;
+    fhir_err err = FHIR_ERR_INIT;
+    char *v = NULL;
+    char sql[160];
+    int64_t n = 0;
+
+    put_task(f, "t1", "requested", NULL);
+    assert_int_equal(put_tx(&r, f, f->patient, "p1", patient_new(), 0, 0, &err),
+                     0);
+    free(r.body);
+    close_env(f);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "DROP TABLE cnt_token; DROP TABLE cnt_ref; DROP TABLE cnt_param;"
+            "CREATE TABLE cnt_token(param INTEGER NOT NULL, sys INTEGER NOT "
+            "NULL, code TEXT NOT NULL, n INTEGER NOT NULL, "
+            "PRIMARY KEY(param, code, sys)) WITHOUT ROWID;"
+            "CREATE TABLE cnt_ref(param INTEGER NOT NULL, ref TEXT NOT NULL, "
+            "n INTEGER NOT NULL, PRIMARY KEY(param, ref)) WITHOUT ROWID;"
+            "CREATE TABLE cnt_param(param INTEGER PRIMARY KEY, n INTEGER NOT "
+            "NULL);"
+            "INSERT INTO cnt_token VALUES (1, 1, 'female', 2);"
+            "INSERT INTO cnt_ref VALUES (2, 'Practitioner/p1', 2);"
+            "INSERT INTO cnt_param VALUES (1, 2), (2, 2);"
+            "DELETE FROM setting WHERE key = 'reindex';"
+            "PRAGMA user_version = 2;",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(open_env(f), 0);
+    assert_int_equal(pragma_user_version(f->path), 3);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM cnt_token"), 0);
+    assert_int_equal(store_setting_get(&v, f->env, "reindex", &err), 0);
+    assert_non_null(v);
+    free(v);
+    assert_int_equal(store_reindex(f->env, shared_rows, NULL, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_setting_get(&v, f->env, "reindex", &err), 0);
+    assert_null(v);
+    int types[] = {f->task, f->patient};
+    for (int i = 0; i < 2; i++) {
+        int code = store_type_code(f->env, types[i]);
+        snprintf(sql, sizeof(sql),
+                 "SELECT n FROM cnt_token WHERE type = %d AND param = 1 AND "
+                 "code = 'female'",
+                 code);
+        assert_int_equal(db_int(f->path, sql), 1);
+        snprintf(sql, sizeof(sql),
+                 "SELECT n FROM cnt_ref WHERE type = %d AND param = 2 AND "
+                 "ref = 'Practitioner/p1'",
+                 code);
+        assert_int_equal(db_int(f->path, sql), 1);
+        snprintf(sql, sizeof(sql),
+                 "SELECT sum(n) FROM cnt_param WHERE type = %d", code);
+        assert_int_equal(db_int(f->path, sql), 2);
+    }
 }
 
 static void
@@ -1327,6 +1423,7 @@ main(void)
         T(store_env__open_junk_file_is_no_store),
         T(store_env__open_newer_schema_is_not_supported),
         T(store_env__migrates_schema_1),
+        T(store_env__migrates_schema_2_counts_per_type),
         T(store_env__is_empty_counts_deleted),
         T(store_env__check_ok),
         T(store_env__close_accepts_null),
