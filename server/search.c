@@ -297,16 +297,13 @@ hs_date(void *ctx, int param, int64_t rid, int64_t *lo, int64_t *hi)
     return store_hot_date(ctx, param, rid, lo, hi);
 }
 
-/* Lets the hot index choose the page's rows when it can (after the
- * snapshot and the estimates are set). */
-static int
-hot_choose(srv_req *r, search_plan *plan, fhir_err *err)
+int
+srv__hot_choose(store_env *env, search_plan *plan, fhir_err *err)
 {
     enum { MAXNEED = 32 };
     int params[MAXNEED];
     search_type kinds[MAXNEED];
     store_hot_need need[MAXNEED];
-    store_env *env = r->srv->env;
     size_t n = search_plan_hot_needs(plan, params, kinds, MAXNEED);
     for (size_t i = 0; i < n; i++) {
         need[i].param = params[i];
@@ -378,7 +375,7 @@ srv__search(srv_req *r, const search_query *q)
         }
     }
 
-    if (hot_choose(r, plan, &err) != 0) {
+    if (srv__hot_choose(r->srv->env, plan, &err) != 0) {
         goto fail;
     }
     bundle = fhir_bundle_new("searchset");

@@ -162,4 +162,9 @@ int srv__load_bundle(srv_server *s, const char *path, int *count,
 int srv__check_resource(srv_server *s, cJSON *res, int type, const char *url_id,
                         cJSON **oo, fhir_err *err);
 
+/* Lends the store's hot index to the plan (search_plan_hot_run), after
+ * its snapshot and estimates are set, loading the sets it needs first. */
+int srv__hot_choose(store_env *env, search_plan *plan,
+                    fhir_err *err) FHIR_MUST_CHECK;
+
 #endif

@@ -17,6 +17,7 @@
 #include "search/search.h"
 #include "search/search_int.h"
 #include "store/store.h"
+#include "server/server_int.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -212,10 +213,16 @@ sql_int(const fhir_sql *q)
 
 /* What the server asks before the page: the type's size, the snapshot
  * and (when `estimates`) each condition's selectivity. */
+/* 1: prepare() also lets the hot index choose the page (as the server
+ * does); the searches then run both ways. */
+static int use_hot;
+static size_t hot_runs, hot_used, hot_all;
+
 static void
 prepare(search_plan *p, int estimates)
 {
     fhir_sql q = FHIR_SQL_INIT;
+    fhir_err err = FHIR_ERR_INIT;
     search_plan_type_count_sql(p, &q);
     search_plan_set_type_count(p, sql_int(&q));
     fhir_sql_clear(&q);
@@ -227,6 +234,12 @@ prepare(search_plan *p, int estimates)
             search_plan_set_estimate(p, i, sql_int(&q));
         }
         fhir_sql_clear(&q);
+    }
+    if (use_hot) {
+        assert_int_equal(srv__hot_choose(env, p, &err), 0);
+        hot_runs++;
+        hot_used += p->hot_used;
+        hot_all += p->hot_count >= 0; /* judged everything itself */
     }
 }
 
@@ -2019,6 +2032,23 @@ check_query(fhir_buf *report, const struct qcase *qc, int order)
             &r, fhir_arena_printf(a, "page SQL (condition %zu drives)", i), &s3,
             &m, a);
     }
+    /* The page the hot index picks: same rows, same order. */
+    use_hot = 1;
+    search_plan *p4 = plan_ok(a, qc->types, qs);
+    prepare(p4, 1);
+    use_hot = 0;
+    struct hits s4;
+    sql_hits(&s4, p4, a);
+    ok &= same_set(&r, "page picked by the hot index", &s4, &m, a);
+    if (order && ok) {
+        ok &= same_order(&r, p4, &s4, &m, a);
+    }
+    int64_t known = 0;
+    if (search_plan_count_known(p4, &known) && known != (int64_t)m.n) {
+        fhir_buf_printf(&r, "  hot count %lld, memory %zu\n", (long long)known,
+                        m.n);
+        ok = 0;
+    }
     if (!ok) {
         fhir_buf_printf(report, "%s?%s\n%s", qc->types, qs, r.data);
     }
@@ -2071,6 +2101,12 @@ search_plan__sql_and_memory_order_alike(void **state)
         failed += !check_query(&report, &queries[i], 1);
     }
     assert_true(sorted >= 20);
+    /* the hot index must actually answer most of them */
+    print_message("hot index used for %zu of %zu searches, %zu without "
+                  "SQL's help\n",
+                  hot_used, hot_runs, hot_all);
+    assert_true(hot_used * 2 > hot_runs);
+    assert_true(hot_all * 4 > hot_runs);
     if (failed) {
         print_report(&report);
     }
@@ -2088,8 +2124,10 @@ search_plan__cursor_pages_cover_the_order(void **state)
     (void)state;
     fhir_buf report = FHIR_BUF_INIT;
     size_t failed = 0;
-    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
-        const struct qcase *qc = &queries[i];
+    /* Each search twice: pages from SQL, then pages the hot index picks. */
+    for (size_t i = 0; i < 2 * (sizeof(queries) / sizeof(queries[0])); i++) {
+        const struct qcase *qc = &queries[i / 2];
+        use_hot = i % 2;
         if (strstr(qc->qs, "_sort=") == NULL) {
             continue;
         }
@@ -2184,6 +2222,7 @@ search_plan__cursor_pages_cover_the_order(void **state)
         failed += !ok;
         fhir_arena_free(a);
     }
+    use_hot = 0;
     if (failed) {
         print_report(&report);
     }
