@@ -60,7 +60,8 @@ start_server() {
   "$server" --port 0 --db "$db" --quiet 2>"$dir/server.log" &
   pid=$!
   port=
-  for _ in $(seq 1 1500); do # up to 30 s
+  # up to 15 min: a database from an older schema is reindexed first
+  for _ in $(seq 1 45000); do
     port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\)\/fhir.*/\1/p' "$dir/server.log")
     [ -n "$port" ] && break
     kill -0 "$pid" 2>/dev/null || break
