@@ -17,6 +17,16 @@
  *   uri:       the URI.
  * Values that do not fit are skipped: indexing never rejects a resource
  * (validation does that, before).
+ *
+ * An absolute reference to this server, "<base>/Type/id[/_history/n]"
+ * with <base> one of the registry's bases, is the relative reference
+ * "Type/id" written out in full (R4 references.html#literal), so it gets
+ * the same row and a search by Type/id, by id or by either URL finds it.
+ * Only the bases server/ names at start-up count (the configured base
+ * URL, else the listening address): a row must not depend on the Host
+ * header of the request that wrote it. Any type counts, served or not,
+ * because the relative form already stands for "<base>/Type/id". URLs of
+ * other servers, urn: and contained references are left as they are.
  */
 #include "search/search.h"
 #include "search/search_int.h"
@@ -24,12 +34,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Prefix of the system of the token rows that serve :of-type; a control
  * character cannot occur in a real system URI. */
 #define OF_TYPE_PREFIX "\x01"
 
 struct ctx {
+    const search_registry *reg;
     fhir_rows *out;
     fhir_arena *a;
     int param;
@@ -281,17 +293,48 @@ index_date(struct ctx *c, const fhir_path_item *it)
 
 /* ---- reference and uri ---------------------------------------------- */
 
+/* 1 when s continues `base` with a '/'; scheme and host compare without
+ * regard to case (RFC 3986 section 6.2.2.1), the path exactly. */
+static int
+under_base(const char *s, const char *base)
+{
+    size_t bl = strlen(base);
+    const char *sep = strstr(base, "://");
+    size_t hl = sep ? (size_t)(sep + 3 - base) + strcspn(sep + 3, "/") : 0;
+    return strncasecmp(s, base, hl) == 0 &&
+           strncmp(s + hl, base + hl, bl - hl) == 0 && s[bl] == '/';
+}
+
+const char *
+search__ref_local(const search_registry *reg, const char *s, fhir_arena *a)
+{
+    fhir_ref ref;
+    for (size_t i = 0; s != NULL && i < reg->nbases; i++) {
+        const char *base = reg->bases[i];
+        if (under_base(s, base) &&
+            fhir_ref_parse(&ref, s + strlen(base) + 1) == FHIR_REF_RELATIVE) {
+            return fhir_arena_printf(a, "%s/%s", ref.type, ref.id);
+        }
+    }
+    return NULL;
+}
+
 static void
 add_ref(struct ctx *c, const char *s)
 {
     fhir_ref ref;
     fhir_row *row;
+    const char *local;
     switch (fhir_ref_parse(&ref, s)) {
     case FHIR_REF_RELATIVE:
         row = add(c, FHIR_ROW_REF);
         row->code = fhir_arena_printf(c->a, "%s/%s", ref.type, ref.id);
         break;
     case FHIR_REF_ABSOLUTE:
+        local = search__ref_local(c->reg, s, c->a);
+        row = add(c, FHIR_ROW_REF);
+        row->code = local ? local : fhir_arena_strdup(c->a, s);
+        break;
     case FHIR_REF_URL:
         row = add(c, FHIR_ROW_REF);
         row->code = fhir_arena_strdup(c->a, s);
@@ -363,7 +406,7 @@ void
 search_index(fhir_rows *out, const search_registry *reg, int type,
              const cJSON *res, fhir_arena *a)
 {
-    struct ctx c = {out, a, 0};
+    struct ctx c = {reg, out, a, 0};
     fhir_path_result r = {NULL, 0, 0};
     out->n = 0;
     if (type < 0 || type >= fhir_type_count()) {

@@ -153,10 +153,17 @@ parse_ref(search_value *v, const search_plan *pl, const search_cond *c,
 {
     fhir_arena *a = pl->a;
     const char *s = unescape(a, raw);
+    const char *local = search__ref_local(pl->reg, s, a);
+    const char *url = NULL;
     fhir_ref ref;
     const char *base = pl->opts.base;
     size_t bl = base ? strlen(base) : 0;
-    if (bl > 0 && strncmp(s, base, bl) == 0 && s[bl] == '/') {
+    if (local != NULL) {
+        s = local; /* a base indexing knows: rows hold Type/id */
+    } else if (bl > 0 && strncmp(s, base, bl) == 0 && s[bl] == '/') {
+        /* This server by the request's Host only, which indexing cannot
+         * know: rows may hold the URL as written. */
+        url = s;
         s += bl + 1;
     }
     switch (fhir_ref_parse(&ref, s)) {
@@ -165,6 +172,12 @@ parse_ref(search_value *v, const search_plan *pl, const search_cond *c,
             return -1;
         }
         v->code = fhir_arena_printf(a, "%s/%s", ref.type, ref.id);
+        if (url != NULL) {
+            v->alts = fhir_arena_alloc(a, 2 * sizeof(char *));
+            v->alts[0] = v->code;
+            v->alts[1] = url;
+            v->nalts = 2;
+        }
         return 0;
     case FHIR_REF_ABSOLUTE:
     case FHIR_REF_URL:

@@ -365,3 +365,22 @@ search_param_set_order(search_registry *reg, size_t i, const char *const *codes,
         reg->params[i].norder = n;
     }
 }
+
+void
+search_registry_set_bases(search_registry *reg, const char *const *bases,
+                          size_t n)
+{
+    reg->bases = fhir_arena_alloc(reg->arena, (n + 1) * sizeof(char *));
+    reg->nbases = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(bases[i]);
+        /* "https://h/fhir/" names the same base as "https://h/fhir". */
+        while (len > 0 && bases[i][len - 1] == '/') {
+            len--;
+        }
+        if (len > 0) {
+            reg->bases[reg->nbases++] =
+                fhir_arena_strndup(reg->arena, bases[i], len);
+        }
+    }
+}

@@ -96,6 +96,13 @@ int search_param_num(const search_param *p);
  * they must outlive the registry. Set at start-up. */
 void search_param_set_order(search_registry *reg, size_t i,
                             const char *const *codes, size_t n);
+/* Tells the registry this server's base URLs ("https://h/fhir"; copied,
+ * replacing any earlier list). A reference "<base>/Type/id" (with or
+ * without "/_history/n") under one of them is the same as the relative
+ * "Type/id" (R4 references.html#literal): indexed and searched as that.
+ * Set at start-up, before any indexing or search (not thread-safe). */
+void search_registry_set_bases(search_registry *reg, const char *const *bases,
+                               size_t n);
 
 /* ---- indexing --------------------------------------------------------- */
 /* The row types (fhir_row, fhir_rows) live in fhir/fhir.h: search/ makes

@@ -51,7 +51,14 @@ struct search_registry {
     size_t nindexed;
     search_code *codes[16]; /* per served type, sorted by code */
     size_t ncodes[16];
+    const char **bases; /* this server's base URLs, no trailing '/' */
+    size_t nbases;
 };
+
+/* "Type/id" (from a) when s is "<base>/Type/id[/_history/n]" under one of
+ * reg's bases, else NULL (index.c; plan.c reads search values with it). */
+const char *search__ref_local(const search_registry *reg, const char *s,
+                              fhir_arena *a);
 
 #endif
 
@@ -89,7 +96,9 @@ typedef struct search_value {
     const char *code;  /* token code (NULL: any code of sys); string
                           (normalised, or as given for :exact); reference
                           "Type/id" or URL; uri; _id */
-    const char **alts; /* reference by bare id: "Type/id" per target */
+    const char **alts; /* reference, alts[0] == code: "Type/id" per
+                          target of a bare id, or Type/id and the URL
+                          it was given as */
     size_t nalts;
     search_prefix prefix;
     int64_t lo, hi; /* date range (UTC microseconds, half-open) */

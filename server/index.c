@@ -7,6 +7,21 @@
  * a new SearchParameter, an edited expression - the signature differs and
  * every resource is reindexed at start-up, so the index never silently
  * disagrees with the definitions.
+ *
+ * Reference rows also depend on this server's base URLs: a reference
+ * "<base>/Type/id" to this server is indexed as "Type/id" (search/index.c).
+ * Rows are written without a request, so the bases are the ones known
+ * without one: --base-url alone when it is set; otherwise
+ * http://HOST:PORT/fhir for the listening address, where HOST is
+ * 127.0.0.1 and localhost when listening there or on 0.0.0.0 (or [::1]
+ * and localhost for ::1 and ::), else the --listen address itself. A
+ * Host header naming the server otherwise (a DNS name, a proxy) is this
+ * server only for the request's own search values (search/plan.c). The
+ * On port 80 the forms without ":80" count too. The bases are part of
+ * the signature, so a new --base-url or port reindexes. With --port 0 the
+ * port is known only once bound, after the index check: those bases apply
+ * to what the run writes but are not in the signature (the next run has
+ * another port anyway).
  */
 #include "server/server.h"
 #include "server/server_int.h"
@@ -38,6 +53,64 @@ rows_of_body(void *ctx, int type, const char *body, size_t len, fhir_rows *out,
     if (fhir_json_parse(&res, body, len, &jo, &err) == 0) {
         search_index(out, s->search, type, res, a);
         cJSON_Delete(res);
+    }
+}
+
+#define MAX_BASES 4
+
+/* This server's base URLs as far as they are known without a request
+ * (see the top of the file) into out, written in buf unless configured;
+ * returns how many. None for port 0, which is not bound yet. */
+static size_t
+own_bases(const char **out, char (*buf)[96], const srv_config *cfg, int port)
+{
+    const char *l = cfg->listen ? cfg->listen : "";
+    const char *hosts[2];
+    char host[64];
+    size_t nh = 0, n = 0;
+
+    if (cfg->base_url != NULL && cfg->base_url[0] != '\0') {
+        out[n++] = cfg->base_url;
+        return n;
+    }
+    if (port <= 0) {
+        return 0;
+    }
+    if (l[0] == '\0' || strcmp(l, "0.0.0.0") == 0 ||
+        strcmp(l, "127.0.0.1") == 0) {
+        hosts[nh++] = "127.0.0.1";
+        hosts[nh++] = "localhost";
+    } else if (strcmp(l, "::") == 0 || strcmp(l, "::1") == 0) {
+        hosts[nh++] = "[::1]";
+        hosts[nh++] = "localhost";
+    } else {
+        int v6 = strchr(l, ':') != NULL;
+        snprintf(host, sizeof(host), "%s%s%s", v6 ? "[" : "", l, v6 ? "]" : "");
+        hosts[nh++] = host;
+    }
+    for (size_t i = 0; i < nh; i++) {
+        snprintf(buf[n], sizeof(buf[n]), "http://%s:%d" SRV_BASE_PATH, hosts[i],
+                 port);
+        out[n] = buf[n];
+        n++;
+        if (port == 80) { /* RFC 9110 section 4.2.1: the default port */
+            snprintf(buf[n], sizeof(buf[n]), "http://%s" SRV_BASE_PATH,
+                     hosts[i]);
+            out[n] = buf[n];
+            n++;
+        }
+    }
+    return n;
+}
+
+void
+srv__search_bound(srv_server *s)
+{
+    const char *bases[MAX_BASES];
+    char buf[MAX_BASES][96];
+    if (s->cfg.port == 0) {
+        size_t n = own_bases(bases, buf, &s->cfg, s->port);
+        search_registry_set_bases(s->search, bases, n);
     }
 }
 
@@ -81,10 +154,19 @@ srv__search_setup(srv_server *s, const char *defs, int force, fhir_err *err)
 {
     uint64_t h = 14695981039346656037ull;
     char sig[32], *old = NULL, *needed = NULL;
+    const char *bases[MAX_BASES];
+    char buf[MAX_BASES][96];
+    size_t nbases;
     int rc = -1;
 
     if (search_registry_load(&s->search, defs, err) != 0) {
         return -1;
+    }
+    nbases = own_bases(bases, buf, &s->cfg, s->cfg.port);
+    search_registry_set_bases(s->search, bases, nbases);
+    h = fnv(h, "bases");
+    for (size_t i = 0; i < nbases; i++) {
+        h = fnv(h, bases[i]);
     }
     for (size_t i = 0; i < search_registry_count(s->search); i++) {
         const search_param *p = search_registry_at(s->search, i);

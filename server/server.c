@@ -18,8 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BASE_PATH "/fhir"
-
 /* ---- worker threads -------------------------------------------------- */
 
 static void *
@@ -102,8 +100,8 @@ parse_method(const char *m)
 static int
 split_path(srv_req *r, const char *uri)
 {
-    size_t bl = strlen(BASE_PATH);
-    if (uri == NULL || strncmp(uri, BASE_PATH, bl) != 0 ||
+    size_t bl = strlen(SRV_BASE_PATH);
+    if (uri == NULL || strncmp(uri, SRV_BASE_PATH, bl) != 0 ||
         (uri[bl] != '\0' && uri[bl] != '/')) {
         return -1;
     }
@@ -233,7 +231,8 @@ base_url(srv_req *r)
         host = fallback;
     }
     return fhir_arena_printf(r->a, "%s://%s%s",
-                             r->ri->is_ssl ? "https" : "http", host, BASE_PATH);
+                             r->ri->is_ssl ? "https" : "http", host,
+                             SRV_BASE_PATH);
 }
 
 static void
@@ -274,9 +273,9 @@ handle(struct mg_connection *conn, void *cbdata)
     const char *qs = r.ri->query_string ? r.ri->query_string : "";
     fhir_err err = FHIR_ERR_INIT;
     if (split_path(&r, r.ri->local_uri) != 0) {
-        srv__reply_issue(&r, 404, FHIR_ISSUE_NOT_FOUND,
-                         "No FHIR endpoint at this path (the base is " BASE_PATH
-                         ")");
+        srv__reply_issue(
+            &r, 404, FHIR_ISSUE_NOT_FOUND,
+            "No FHIR endpoint at this path (the base is " SRV_BASE_PATH ")");
     } else if (search_query_parse(&r.query, r.a, qs, strlen(qs), &err) != 0) {
         srv__reply_err(&r, &err);
     } else if (srv__negotiate(&r) == 0) {
@@ -401,7 +400,6 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
                                : "unknown error");
         goto fail;
     }
-    mg_set_request_handler(s->mg, "/", handle, s);
     struct mg_server_port sp[4];
     memset(sp, 0, sizeof(sp));
     if (mg_get_server_ports(s->mg, 4, sp) < 1) {
@@ -409,6 +407,11 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
         goto fail;
     }
     s->port = sp[0].port;
+    /* Before the handler is registered no request reaches the registry,
+     * and registering takes the lock CivetWeb's workers look it up under,
+     * so they see the bases set. */
+    srv__search_bound(s);
+    mg_set_request_handler(s->mg, "/", handle, s);
     free(defs);
     *out = s;
     return 0;

@@ -15,6 +15,8 @@
 
 #include <civetweb.h>
 
+#define SRV_BASE_PATH "/fhir" /* where the FHIR endpoints live */
+
 struct srv_server {
     srv_config cfg;
     store_env *env;
@@ -142,6 +144,10 @@ void srv__capability_build(srv_server *s);
  * `force` reindexes regardless. */
 int srv__search_setup(srv_server *s, const char *defs, int force,
                       fhir_err *err);
+/* Once a --port 0 server is bound: its listening address becomes one of
+ * the bases references to this server are recognised by. Call before the
+ * request handler is registered (search/ is not thread-safe there). */
+void srv__search_bound(srv_server *s);
 /* The index rows of `res` (of served type `type`), from `a`. */
 void srv__index(srv_server *s, int type, const cJSON *res, fhir_rows *out,
                 fhir_arena *a);

@@ -30,25 +30,11 @@ root(void)
     return r ? r : ".";
 }
 
-th_server *
-th_start_opts(const char *load, size_t max_body, int max_depth)
+/* Starts the in-process server on s->db (which must be set). */
+static void
+boot(th_server *s, const char *load, size_t max_body, int max_depth,
+     const char *base_url)
 {
-    static int curl_ready;
-    th_server *s = calloc(1, sizeof(*s));
-    if (!curl_ready) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        curl_ready = 1;
-    }
-    const char *ext = getenv("FHIR_TEST_BASE_URL");
-    if (ext != NULL && ext[0] != '\0') {
-        snprintf(s->base, sizeof(s->base), "%s", ext);
-        return s;
-    }
-    snprintf(s->dir, sizeof(s->dir), "/tmp/fhir-test-XXXXXX");
-    if (mkdtemp(s->dir) == NULL) {
-        die("mkdtemp failed");
-    }
-    snprintf(s->db, sizeof(s->db), "%s/test.db", s->dir);
     char defs[512], loadpath[512];
     snprintf(defs, sizeof(defs), "%s/profiles/definitions", root());
     srv_config cfg;
@@ -56,6 +42,7 @@ th_start_opts(const char *load, size_t max_body, int max_depth)
     cfg.port = 0;
     cfg.db_path = s->db;
     cfg.definitions = defs;
+    cfg.base_url = base_url;
     cfg.quiet = 1;
     /* The search suite runs twice: with the hot index and SQL only. */
     cfg.no_hot = getenv("FHIR_TEST_NO_HOT") != NULL;
@@ -76,15 +63,60 @@ th_start_opts(const char *load, size_t max_body, int max_depth)
         exit(2);
     }
     s->srv = srv;
+    /* Where the server is reached, whatever base it calls itself by. */
     snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d/fhir",
              srv_port(srv));
+}
+
+static th_server *
+start(const char *load, size_t max_body, int max_depth, const char *base_url)
+{
+    static int curl_ready;
+    th_server *s = calloc(1, sizeof(*s));
+    if (!curl_ready) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_ready = 1;
+    }
+    const char *ext = getenv("FHIR_TEST_BASE_URL");
+    if (ext != NULL && ext[0] != '\0') {
+        snprintf(s->base, sizeof(s->base), "%s", ext);
+        return s;
+    }
+    snprintf(s->dir, sizeof(s->dir), "/tmp/fhir-test-XXXXXX");
+    if (mkdtemp(s->dir) == NULL) {
+        die("mkdtemp failed");
+    }
+    snprintf(s->db, sizeof(s->db), "%s/test.db", s->dir);
+    boot(s, load, max_body, max_depth, base_url);
     return s;
+}
+
+th_server *
+th_start_opts(const char *load, size_t max_body, int max_depth)
+{
+    return start(load, max_body, max_depth, NULL);
 }
 
 th_server *
 th_start(const char *load)
 {
-    return th_start_opts(load, 0, 0);
+    return start(load, 0, 0, NULL);
+}
+
+th_server *
+th_start_base_url(const char *base_url)
+{
+    return start(NULL, 0, 0, base_url);
+}
+
+void
+th_restart(th_server *s, const char *base_url)
+{
+    if (s->srv != NULL) {
+        srv_stop(s->srv);
+        s->srv = NULL;
+        boot(s, NULL, 0, 0, base_url);
+    }
 }
 
 void

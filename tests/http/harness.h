@@ -21,6 +21,13 @@ typedef struct th_server {
 th_server *th_start(const char *load);
 /* Same, with extra settings: max_body (0 = default), max_depth (0). */
 th_server *th_start_opts(const char *load, size_t max_body, int max_depth);
+/* Same, with --base-url `base_url`; base stays the loopback address the
+ * server is reached at. */
+th_server *th_start_base_url(const char *base_url);
+/* Stops an in-process server and starts it again on the same database
+ * (with --base-url `base_url`, may be NULL); base changes with the port.
+ * Does nothing for an external server. */
+void th_restart(th_server *s, const char *base_url);
 void th_stop(th_server *s);
 
 typedef struct th_resp {

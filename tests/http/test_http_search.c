@@ -5,11 +5,12 @@
  * changes, GET and POST _search, errors, and the CapabilityStatement.
  *
  * One server (in-process, ephemeral loopback port, temporary database)
- * serves every case. The group setup loads a small deterministic corpus
- * with client ids (PUT); cases check the exact set, or order, of the ids
- * a search returns, following `next` links through every page. Cases
- * that add or change resources keep away from the corpus (other types or
- * names) or run last (stable paging) and put back what they changed.
+ * serves every case but those about references to the server's own base
+ * URLs, which start servers of their own. The group setup loads a small
+ * deterministic corpus with client ids (PUT); cases check the exact set, or
+ * order, of the ids a search returns, following `next` links through every
+ * page. Cases that add or change resources keep away from the corpus (other
+ * types or names) or run last (stable paging) and put back what they changed.
  *
  * Cases that compare many searches report every wrong one (line, query,
  * wanted and got ids) before failing, so one run shows them all.
@@ -1337,6 +1338,166 @@ search_reference__identifier(void **state)
     SET("Task", "subject:identifier=123", "t-mrn");
     /* a literal reference does not match by identifier */
     SET("Task", "subject:identifier=pt1", "");
+    DONE();
+}
+
+/* References written as absolute URLs on this server (R4 search.html
+ * #reference, references.html#literal) are found by Type/id, by id and
+ * by the URL; other servers' URLs only by themselves. Each case runs its
+ * own server (swapped in for srv) so the corpus stays as it is. */
+
+#define HERE "https://clinic.example.org/fhir"
+
+/* PUTs Task `id` owned by `ref` (NULL: no owner) on srv; a failure counts
+ * as a wrong search. */
+static void
+put_owned(const char *id, const char *ref, const char *extra)
+{
+    char body[512];
+    CURL *c = curl_easy_init();
+    snprintf(body, sizeof(body),
+             "{\"resourceType\":\"Task\",\"id\":\"%s\",\"status\":"
+             "\"ready\",\"intent\":\"order\"%s%s%s%s%s}",
+             id, ref ? ",\"owner\":{\"reference\":\"" : "", ref ? ref : "",
+             ref ? "\"" : "", ref && extra ? extra : "", ref ? "}" : "");
+    long st = put_json(c, "Task", id, body);
+    nbad += st != 200 && st != 201;
+    curl_easy_cleanup(c);
+}
+
+/* A server of the case's own (see above); NULL, with srv unchanged, when
+ * the tests are aimed at an external server, whose bases are its own. */
+static th_server *
+own_server(const char *base_url)
+{
+    th_server *shared = srv;
+    srv = base_url ? th_start_base_url(base_url) : th_start(NULL);
+    if (srv->srv == NULL) {
+        th_stop(srv);
+        srv = shared;
+        return NULL;
+    }
+    return shared;
+}
+
+static void
+search_reference__absolute_on_this_server(void **state)
+{
+    (void)state;
+    char p[512], u[256], loop[128], port2[128];
+    th_server *shared = own_server(NULL);
+    if (shared == NULL) {
+        skip();
+    }
+    /* No --base-url: the listening address, by either loopback name, is
+     * this server; another port is another server. */
+    long port = strtol(strrchr(srv->base, ':') + 1, NULL, 10);
+    snprintf(loop, sizeof(loop), "http://localhost:%ld/fhir", port);
+    snprintf(port2, sizeof(port2), "http://127.0.0.1:%ld/fhir",
+             port == 65535 ? port - 1 : port + 1);
+    snprintf(u, sizeof(u), "%s/Practitioner/p1", srv->base);
+    put_owned("t-abs", u, NULL);
+    snprintf(u, sizeof(u), "%s/Practitioner/p1/_history/1", loop);
+    put_owned("t-abs-v", u, NULL);
+    put_owned("t-rel", "Practitioner/p1", NULL);
+    snprintf(u, sizeof(u), "%s/Practitioner/p1", port2);
+    put_owned("t-port", u, NULL);
+    put_owned("t-far", "http://elsewhere.example.org/fhir/Practitioner/p1",
+              NULL);
+
+    SET("Task", "owner=Practitioner/p1", "t-abs t-abs-v t-rel");
+    SET("Task", "owner=p1", "t-abs t-abs-v t-rel");
+    snprintf(p, sizeof(p), "owner=%s/Practitioner/p1", srv->base);
+    SET("Task", p, "t-abs t-abs-v t-rel");
+    snprintf(p, sizeof(p), "owner=%s/Practitioner/p1", loop);
+    SET("Task", p, "t-abs t-abs-v t-rel");
+    SET("Task", "owner:Practitioner=p1", "t-abs t-abs-v t-rel");
+    snprintf(p, sizeof(p), "owner=%s/Practitioner/p1", port2);
+    SET("Task", p, "t-port");
+    SET("Task", "owner=http://elsewhere.example.org/fhir/Practitioner/p1",
+        "t-far");
+    SET("Task", "owner:missing=false", "t-abs t-abs-v t-rel t-port t-far");
+    /* the resource keeps the reference as written */
+    th_resp *r = th_req(srv, "GET", "Task/t-abs", NULL, NULL);
+    snprintf(u, sizeof(u), "%s/Practitioner/p1", srv->base);
+    const char *got = th_str(r->json, "owner.reference");
+    if (got == NULL || strcmp(got, u) != 0) {
+        print_error("Task/t-abs owner.reference: %s\n", got ? got : "-");
+        nbad++;
+    }
+    th_free(r);
+    th_stop(srv);
+    srv = shared;
+    DONE();
+}
+
+static void
+search_reference__absolute_with_base_url(void **state)
+{
+    (void)state;
+    char p[512], u[256];
+    th_server *shared = own_server(HERE);
+    if (shared == NULL) {
+        skip();
+    }
+    /* --base-url: that base alone is this server, the listening address
+     * (where the test reaches it) is not. */
+    put_owned("t-abs", HERE "/Practitioner/p1",
+              ",\"identifier\":{\"system\":\"http://npi\",\"value\":\"42\"}");
+    put_owned("t-abs-v",
+              "https://Clinic.Example.org/fhir/Practitioner/p1"
+              "/_history/2",
+              NULL);
+    put_owned("t-rel", "Practitioner/p1", NULL);
+    snprintf(u, sizeof(u), "%s/Practitioner/p1", srv->base);
+    put_owned("t-loop", u, NULL);
+    put_owned("t-far",
+              "https://clinic.example.org.evil.net/fhir/"
+              "Practitioner/p1",
+              NULL);
+    put_owned("t-none", NULL, NULL);
+
+    SET("Task", "owner=Practitioner/p1", "t-abs t-abs-v t-rel");
+    SET("Task", "owner=p1", "t-abs t-abs-v t-rel");
+    SET("Task", "owner=" HERE "/Practitioner/p1", "t-abs t-abs-v t-rel");
+    SET("Task", "owner=" HERE "/Practitioner/p1/_history/2",
+        "t-abs t-abs-v t-rel");
+    SET("Task", "owner:Practitioner=p1", "t-abs t-abs-v t-rel");
+    SET("Task", "owner:Organization=p1", "");
+    SET("Task", "owner:identifier=http://npi|42", "t-abs");
+    SET("Task", "owner:missing=true", "t-none");
+    snprintf(p, sizeof(p), "owner=%s/Practitioner/p1", srv->base);
+    SET("Task", p, "t-loop");
+    SET("Task",
+        "owner=https://clinic.example.org.evil.net/fhir/Practitioner/p1",
+        "t-far");
+    th_stop(srv);
+    srv = shared;
+    DONE();
+}
+
+static void
+search_reference__base_url_change_reindexes(void **state)
+{
+    (void)state;
+    th_server *shared = own_server(NULL);
+    if (shared == NULL) {
+        skip();
+    }
+    put_owned("t-abs", HERE "/Practitioner/p1", NULL);
+    SET("Task", "owner=Practitioner/p1", "");
+    SET("Task", "owner=" HERE "/Practitioner/p1", "t-abs");
+    /* The same database with HERE as its base: its rows are rebuilt. */
+    th_restart(srv, HERE);
+    SET("Task", "owner=Practitioner/p1", "t-abs");
+    SET("Task", "owner=p1", "t-abs");
+    SET("Task", "owner=" HERE "/Practitioner/p1", "t-abs");
+    /* And back. */
+    th_restart(srv, NULL);
+    SET("Task", "owner=Practitioner/p1", "");
+    SET("Task", "owner=" HERE "/Practitioner/p1", "t-abs");
+    th_stop(srv);
+    srv = shared;
     DONE();
 }
 
@@ -2719,6 +2880,9 @@ main(void)
         T(search_reference__type_modifier),
         T(search_reference__missing),
         T(search_reference__identifier),
+        T(search_reference__absolute_on_this_server),
+        T(search_reference__absolute_with_base_url),
+        T(search_reference__base_url_change_reindexes),
         T(search_uri__profile_source),
         T(search_common__id),
         T(search_common__last_updated),

@@ -1,7 +1,9 @@
 /* tests/unit/test_search_index.c - the search registry (loaded from the
  * R4 SearchParameter definitions) and the index rows of resources, and
  * their life in the store: written with each version, replaced on update,
- * removed on delete, counted, rebuilt by reindex.
+ * removed on delete, counted, rebuilt by reindex. References to this
+ * server's own bases are checked against search plans too, matched in
+ * memory (search_plan_match), so rows and search values agree.
  */
 #include "search/search.h"
 #include "store/store.h"
@@ -349,6 +351,184 @@ search_index__every_official_example_indexes(void **state)
     }
 }
 
+/* ---- references to this server --------------------------------------- */
+
+/* The code of the only reference row of param, or NULL (none, or more). */
+static const char *
+ref_row(const fhir_rows *rows, const search_param *p)
+{
+    const char *code = NULL;
+    int n = 0;
+    for (size_t i = 0; i < rows->n; i++) {
+        const fhir_row *r = &rows->rows[i];
+        if (r->kind == FHIR_ROW_REF && r->param == search_param_num(p)) {
+            code = r->code;
+            n++;
+        }
+    }
+    return n == 1 ? code : NULL;
+}
+
+static void
+search_index__reference_on_this_server_is_relative(void **state)
+{
+    (void)state;
+    static const char *const bases[] = {"https://clinic.example.org/fhir/",
+                                        "http://127.0.0.1:8080/fhir"};
+    fhir_arena *a = fhir_arena_new();
+    cJSON *t = parse(
+        "{\"resourceType\":\"Task\",\"status\":\"ready\",\"intent\":"
+        "\"order\",\"owner\":{\"reference\":"
+        "\"https://clinic.example.org/fhir/Practitioner/p1\"},"
+        "\"requester\":{\"reference\":"
+        "\"HTTPS://Clinic.Example.ORG/fhir/Practitioner/p2/_history/3\"},"
+        "\"focus\":{\"reference\":"
+        "\"http://127.0.0.1:8080/fhir/ServiceRequest/sr1/_history/2\"},"
+        "\"for\":{\"reference\":\"http://127.0.0.1:8081/fhir/Patient/pt1\"},"
+        "\"partOf\":[{\"reference\":\"https://clinic.example.org/FHIR/Task/"
+        "t1\"},"
+        "{\"reference\":\"https://clinic.example.org/fhir-b/Task/t2\"},"
+        "{\"reference\":\"https://clinic.example.org.evil.net/fhir/Task/t3\"}],"
+        "\"basedOn\":[{\"reference\":"
+        "\"urn:uuid:2c9d5e4a-0f2b-4d8e-9a51-7f0c3b6e1d24\"}]}");
+    fhir_rows rows;
+
+    search_registry_set_bases(reg, bases, 2);
+    index_of(&rows, "Task", t, a);
+    /* one row each, the relative form: the URL itself is not kept */
+    assert_string_equal(ref_row(&rows, param("Task", "owner")),
+                        "Practitioner/p1");
+    /* scheme and host in any case; the version dropped as for Type/id */
+    assert_string_equal(ref_row(&rows, param("Task", "requester")),
+                        "Practitioner/p2");
+    assert_string_equal(ref_row(&rows, param("Task", "focus")),
+                        "ServiceRequest/sr1");
+    /* another port, path case, a longer path, a longer host: other servers */
+    assert_string_equal(ref_row(&rows, param("Task", "subject")),
+                        "http://127.0.0.1:8081/fhir/Patient/pt1");
+    const search_param *part_of = param("Task", "part-of");
+    assert_true(has_row(&rows, FHIR_ROW_REF, part_of, NULL,
+                        "https://clinic.example.org/FHIR/Task/t1"));
+    assert_true(has_row(&rows, FHIR_ROW_REF, part_of, NULL,
+                        "https://clinic.example.org/fhir-b/Task/t2"));
+    assert_true(has_row(&rows, FHIR_ROW_REF, part_of, NULL,
+                        "https://clinic.example.org.evil.net/fhir/Task/t3"));
+    assert_false(has_row(&rows, FHIR_ROW_REF, part_of, NULL, "Task/t1"));
+    /* urn:uuid is not a URL of any server: as before, no row */
+    assert_false(
+        has_row(&rows, FHIR_ROW_REF, param("Task", "based-on"), NULL, NULL));
+
+    /* Without bases the same URLs name other servers: the rows depend on
+     * the bases, which is why server/ puts them in the index signature. */
+    search_registry_set_bases(reg, NULL, 0);
+    index_of(&rows, "Task", t, a);
+    assert_string_equal(ref_row(&rows, param("Task", "owner")),
+                        "https://clinic.example.org/fhir/Practitioner/p1");
+    assert_string_equal(
+        ref_row(&rows, param("Task", "requester")),
+        "HTTPS://Clinic.Example.ORG/fhir/Practitioner/p2/_history/3");
+    cJSON_Delete(t);
+    fhir_arena_free(a);
+}
+
+/* The letters of the resources of `res` that the Task search `qs` (with
+ * request base `base`) matches, in memory as for stable paging. */
+static const char *
+matching(fhir_arena *a, const fhir_rows *rows, size_t n, const char *base,
+         const char *qs)
+{
+    search_query q;
+    search_opts o;
+    search_plan *plan = NULL;
+    fhir_err err = FHIR_ERR_INIT;
+    char *out = fhir_arena_alloc(a, n + 1);
+    size_t k = 0;
+
+    memset(&o, 0, sizeof(o));
+    o.types[0] = fhir_type_find("Task");
+    o.ntypes = 1;
+    o.base = base;
+    o.default_count = 20;
+    o.max_count = 100;
+    assert_int_equal(search_query_parse(&q, a, qs, strlen(qs), &err), 0);
+    if (search_plan_new(&plan, reg, &q, &o, a, &err) != 0) {
+        fail_msg("%s: %s", qs, err.diag);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (search_plan_match(plan, &rows[i], "x", 1)) {
+            out[k++] = (char)('A' + i);
+        }
+    }
+    out[k] = '\0';
+    return out;
+}
+
+#define HERE "https://clinic.example.org/fhir" /* a base of this server */
+#define HOST "http://host.lan:8080/fhir"       /* a Host header's */
+
+static void
+search_index__reference_forms_match_both_ways(void **state)
+{
+    (void)state;
+    static const char *const bases[] = {HERE};
+    static const char *const owners[] = {
+        "{\"reference\":\"" HERE "/Practitioner/p1\"}",
+        "{\"reference\":\"Practitioner/p1\"}",
+        "{\"reference\":\"https://other.example.org/fhir/Practitioner/p1\"}",
+        "{\"reference\":\"" HOST "/Practitioner/p1\"}",
+        "{\"identifier\":{\"system\":\"http://npi\",\"value\":\"42\"}}"};
+    fhir_arena *a = fhir_arena_new();
+    fhir_rows rows[5];
+
+    search_registry_set_bases(reg, bases, 1);
+    for (size_t i = 0; i < 5; i++) {
+        char body[256];
+        snprintf(body, sizeof(body),
+                 "{\"resourceType\":\"Task\",\"status\":\"ready\","
+                 "\"intent\":\"order\",\"owner\":%s}",
+                 owners[i]);
+        cJSON *t = parse(body);
+        index_of(&rows[i], "Task", t, a);
+        cJSON_Delete(t);
+    }
+    /* A: absolute on this server, B: relative, C: another server, D: this
+     * server by a Host indexing did not know, E: identifier only. Asked
+     * through that Host (HOST), the URL finds the rows that hold it as
+     * well as the relative ones, and a base known at start-up still
+     * counts. */
+    static const struct {
+        int by_host; /* request base: 0 here, 1 host */
+        const char *qs, *want;
+    } cases[] = {
+        {0, "owner=Practitioner/p1", "AB"},
+        {0, "owner=p1", "AB"},
+        {0, "owner=" HERE "/Practitioner/p1", "AB"},
+        {0, "owner=" HERE "/Practitioner/p1/_history/7", "AB"},
+        {0, "owner=https://other.example.org/fhir/Practitioner/p1", "C"},
+        {0, "owner=https://other.example.org/fhir/Practitioner/p2", ""},
+        {0, "owner:Practitioner=p1", "AB"},
+        {0, "owner:identifier=http://npi|42", "E"},
+        {0, "owner:missing=false", "ABCDE"},
+        {0, "owner:missing=true", ""},
+        {1, "owner=" HOST "/Practitioner/p1", "ABD"},
+        {1, "owner=" HERE "/Practitioner/p1", "AB"},
+        {1, "owner=Practitioner/p1", "AB"},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got =
+            matching(a, rows, 5, cases[i].by_host ? HOST : HERE, cases[i].qs);
+        if (strcmp(got, cases[i].want) != 0) {
+            print_error("%s: want \"%s\", got \"%s\"\n", cases[i].qs,
+                        cases[i].want, got);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+    search_registry_set_bases(reg, NULL, 0);
+    fhir_arena_free(a);
+}
+
 /* ---- in the store --------------------------------------------------- */
 
 struct db {
@@ -573,6 +753,8 @@ main(void)
         cmocka_unit_test(search_index__patient_names_dates_telecom),
         cmocka_unit_test(search_index__period_and_choice),
         cmocka_unit_test(search_index__every_official_example_indexes),
+        cmocka_unit_test(search_index__reference_on_this_server_is_relative),
+        cmocka_unit_test(search_index__reference_forms_match_both_ways),
         cmocka_unit_test(store_index__rows_follow_versions_and_counts),
         cmocka_unit_test(store_index__settings_round_trip),
     };
