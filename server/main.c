@@ -6,18 +6,24 @@
  */
 #include "server/server.h"
 
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stopping;
+/* Posted by the handler, whichever thread the signal lands on (a
+ * semaphore keeps the wake-up, where pause() in the main thread could
+ * miss a signal taken by a worker or arriving just before it). */
+static sem_t wake;
 
 static void
 on_signal(int sig)
 {
     (void)sig;
     stopping = 1;
+    sem_post(&wake); /* async-signal-safe */
 }
 
 int
@@ -51,6 +57,7 @@ main(int argc, char **argv)
         return 1;
     }
     struct sigaction sa;
+    sem_init(&wake, 0, 0);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
@@ -58,7 +65,7 @@ main(int argc, char **argv)
     fprintf(stderr, "fhir-server: listening on http://%s:%d/fhir (db %s)\n",
             cfg.listen, srv_port(srv), cfg.db_path);
     while (!stopping) {
-        pause();
+        sem_wait(&wake); /* EINTR or a post: look again */
     }
     fprintf(stderr, "fhir-server: stopping\n");
     srv_stop(srv);
