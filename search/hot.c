@@ -90,6 +90,36 @@ search_plan_hot_needs(const search_plan *p, int *params, search_type *kinds,
     return n;
 }
 
+/* 1 when c keeps the resources *outside* its values' set. */
+static int
+cond_negated(const search_cond *c)
+{
+    return c->mod == SEARCH_MOD_NOT ||
+           (c->mod == SEARCH_MOD_MISSING && c->missing);
+}
+
+/* The served types searched, as a bit mask like search_param.types. */
+static unsigned
+types_mask(const search_plan *p)
+{
+    unsigned m = 0;
+    for (size_t i = 0; i < p->opts.ntypes; i++) {
+        m |= 1u << p->opts.types[i];
+    }
+    return m;
+}
+
+/* Set bits, with the CPU's popcount instruction where it has one. */
+__attribute__((target_clones("popcnt", "default"))) static size_t
+count_bits(const uint64_t *w, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += (size_t)__builtin_popcountll(w[i]);
+    }
+    return total;
+}
+
 /* The set of resources condition c's values hold (before :not). */
 static void
 cond_set(uint64_t *bits, const search_cond *c, const search_sets *s)
@@ -209,17 +239,41 @@ search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
     if (cand == NULL || tmp == NULL || rs == NULL) {
         goto done;
     }
-    s->or_live(s->ctx, cand, p->opts.type_codes, p->opts.ntypes);
+    /* The first positive condition's set is the start (its sets hold
+     * live resources only); the live resources of the searched types
+     * when there is none, or when its parameter also serves other types. */
+    const search_cond *first = NULL;
+    for (size_t i = 0; i < p->nconds && first == NULL; i++) {
+        const search_cond *c = &p->conds[i];
+        if (cond_hot(c, s) && !cond_negated(c)) {
+            first = c;
+        }
+    }
+    if (first != NULL) {
+        cond_set(cand, first, s);
+    }
+    if (first == NULL || (first->param->types & ~types_mask(p)) != 0) {
+        if (first == NULL) {
+            s->or_live(s->ctx, cand, p->opts.type_codes, p->opts.ntypes);
+        } else {
+            s->or_live(s->ctx, tmp, p->opts.type_codes, p->opts.ntypes);
+            for (size_t w = 0; w < words; w++) {
+                cand[w] &= tmp[w];
+            }
+        }
+    }
     for (size_t i = 0; i < p->nconds; i++) {
         const search_cond *c = &p->conds[i];
         if (!cond_hot(c, s)) {
             all = 0;
             continue;
         }
+        if (c == first) {
+            continue;
+        }
         memset(tmp, 0, words * sizeof(uint64_t));
         cond_set(tmp, c, s);
-        int neg = c->mod == SEARCH_MOD_NOT ||
-                  (c->mod == SEARCH_MOD_MISSING && c->missing);
+        int neg = cond_negated(c);
         for (size_t w = 0; w < words; w++) {
             cand[w] &= neg ? ~tmp[w] : tmp[w];
         }
@@ -229,10 +283,7 @@ search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
             all = 0;
         }
     }
-    size_t total = 0;
-    for (size_t w = 0; w < words; w++) {
-        total += (size_t)__builtin_popcountll(cand[w]);
-    }
+    size_t total = count_bits(cand, words);
     if (!all && total > HOT_MAX_LIST) {
         goto done; /* too many to hand over: SQL as usual */
     }
