@@ -40,7 +40,7 @@ STORE_SRC    = store/store.c store/history.c store/index.c store/query.c \
                store/hot.c
 SERVER_SRC   = server/config.c server/server.c server/http.c server/rest.c \
                server/capability.c server/load.c server/index.c \
-               server/search.c
+               server/search.c server/bundle.c
 MAIN_SRC     = server/main.c
 
 LIB_SRC  = $(FHIR_SRC) $(PROFILES_SRC) $(SEARCH_SRC) $(STORE_SRC) $(SERVER_SRC)
@@ -54,7 +54,7 @@ UNIT_TESTS = tests/unit/test_fhir_json tests/unit/test_fhir_misc tests/unit/test
              tests/unit/test_fhir_path tests/unit/test_search_index \
              tests/unit/test_search_plan
 HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
-             tests/http/test_http_search \
+             tests/http/test_http_search tests/http/test_http_exchange \
              tests/http/test_http_process
 TEST_SUPPORT = tests/http/harness.c
 TEST_BINS  = $(UNIT_TESTS:%=$(BUILD)/%) $(HTTP_TESTS:%=$(BUILD)/%)

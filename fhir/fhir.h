@@ -240,6 +240,12 @@ size_t fhir_utf8_len(const unsigned char *p, size_t avail);
  * not point into `out`. */
 void fhir_str_normalize(fhir_buf *out, const char *s);
 
+/* Appends the bytes of base64 text s[0..len) (RFC 4648, padding
+ * required, whitespace skipped, as R4 base64Binary). -1 when it is not
+ * valid base64. */
+int fhir_base64_decode(fhir_buf *out, const char *s,
+                       size_t len) FHIR_MUST_CHECK;
+
 typedef enum fhir_ref_kind {
     FHIR_REF_INVALID = 0,
     FHIR_REF_RELATIVE,  /* Patient/123 or Patient/123/_history/2 */

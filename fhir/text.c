@@ -500,3 +500,60 @@ done:
     out->kind = kind;
     return kind;
 }
+
+/* ---- base64 ------------------------------------------------------------ */
+
+static int
+b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+int
+fhir_base64_decode(fhir_buf *out, const char *s, size_t len)
+{
+    unsigned char q[4];
+    int nq = 0, pad = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+            continue;
+        }
+        if (pad > 0 && c != '=') {
+            return -1; /* nothing may follow the padding */
+        }
+        if (c == '=') {
+            if (nq < 2) {
+                return -1;
+            }
+            pad++;
+            q[nq++] = 0;
+        } else {
+            int v = b64_value(c);
+            if (v < 0) {
+                return -1;
+            }
+            q[nq++] = (unsigned char)v;
+        }
+        if (nq == 4) {
+            char b[3] = {(char)(q[0] << 2 | q[1] >> 4),
+                         (char)((q[1] & 15) << 4 | q[2] >> 2),
+                         (char)((q[2] & 3) << 6 | q[3])};
+            if (pad > 2) {
+                return -1;
+            }
+            fhir_buf_append(out, b, (size_t)(3 - pad));
+            nq = 0;
+        }
+    }
+    return nq == 0 ? 0 : -1;
+}

@@ -128,10 +128,15 @@ srv__capability_build(srv_server *s)
         cJSON_AddStringToObject(res, "versioning", "versioned-update");
         cJSON_AddBoolToObject(res, "readHistory", has("vread"));
         cJSON_AddBoolToObject(res, "updateCreate", has("update"));
-        cJSON_AddBoolToObject(res, "conditionalCreate", 0);
+        /* Conditional create is If-None-Exist on create; conditional
+         * update and delete are routed by type (rest.c). */
+        cJSON_AddBoolToObject(res, "conditionalCreate", has("create"));
         cJSON_AddStringToObject(res, "conditionalRead", "full-support");
-        cJSON_AddBoolToObject(res, "conditionalUpdate", 0);
-        cJSON_AddStringToObject(res, "conditionalDelete", "not-supported");
+        cJSON_AddBoolToObject(res, "conditionalUpdate", has("update"));
+        cJSON_AddStringToObject(res, "conditionalDelete",
+                                !has("delete")               ? "not-supported"
+                                : s->cfg.cond_delete_max > 1 ? "multiple"
+                                                             : "single");
         cJSON_AddItemToArray(resources, res);
     }
     cJSON *sys = cJSON_AddArrayToObject(rest, "interaction");

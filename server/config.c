@@ -49,6 +49,16 @@ static const struct option options[] = {
      "deepest JSON nesting accepted (default 64)"},
     {"--max-count", "FHIR_MAX_COUNT", K_POSINT, OFF(max_count), "N",
      "largest page size honoured for _count (default 1000)"},
+    {"--max-bundle-entries", "FHIR_MAX_BUNDLE_ENTRIES", K_POSINT,
+     OFF(max_bundle_entries), "N",
+     "most entries in a transaction or batch Bundle (default 10000)"},
+    {"--cond-delete-max", "FHIR_COND_DELETE_MAX", K_POSINT,
+     OFF(cond_delete_max), "N",
+     "most resources one conditional delete may remove (default 1)"},
+    {"--replay-window", "FHIR_REPLAY_WINDOW", K_POSINT, OFF(replay_window),
+     "SECONDS",
+     "how long a transaction's response is kept for retries with the same "
+     "Bundle.identifier (default 86400)"},
     {"--durability", "FHIR_DURABILITY", K_DURABILITY, OFF(durability_full),
      "full|normal",
      "full: a reply means it survives power loss (default); normal: "
@@ -75,13 +85,16 @@ srv_config_init(srv_config *cfg)
     cfg->max_depth = FHIR_DEFAULT_MAX_DEPTH;
     cfg->default_count = 20;
     cfg->max_count = 1000;
+    cfg->max_bundle_entries = 10000;
+    cfg->cond_delete_max = 1;
+    cfg->replay_window = 86400;
     cfg->durability_full = 1;
 }
 
 const char *
 srv_config_usage(void)
 {
-    static char text[4096];
+    static char text[8192];
     if (text[0] == '\0') {
         size_t n = (size_t)snprintf(
             text, sizeof(text),

@@ -10,6 +10,7 @@
 #include "server/server_int.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,23 @@
 const char *
 srv__header(const srv_req *r, const char *name)
 {
+    if (r->sub != NULL) {
+        /* A Bundle entry has the headers its request element can carry. */
+        static const struct {
+            const char *name;
+            size_t off;
+        } hs[] = {{"If-Match", offsetof(srv_sub, if_match)},
+                  {"If-None-Match", offsetof(srv_sub, if_none_match)},
+                  {"If-Modified-Since", offsetof(srv_sub, if_modified_since)},
+                  {"If-None-Exist", offsetof(srv_sub, if_none_exist)},
+                  {"Content-Type", offsetof(srv_sub, content_type)}};
+        for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
+            if (strcasecmp(name, hs[i].name) == 0) {
+                return *(const char *const *)((const char *)r->sub + hs[i].off);
+            }
+        }
+        return NULL;
+    }
     return mg_get_header(r->conn, name);
 }
 
@@ -112,22 +130,12 @@ content_type_ok(const char *ct)
            strncasecmp(ct, "application/*", 13) != 0;
 }
 
-int
-srv__read_json(srv_req *r, cJSON **out)
+/* Reads the request body under the size cap into body; -1 replied. */
+static int
+read_body(srv_req *r, fhir_buf *body)
 {
-    fhir_err err = FHIR_ERR_INIT;
     size_t cap = r->srv->cfg.max_body;
-    fhir_buf body = FHIR_BUF_INIT;
     char chunk[16384];
-    *out = NULL;
-
-    if (!content_type_ok(srv__header(r, "Content-Type"))) {
-        srv__reply_issue(r, 415, FHIR_ISSUE_NOT_SUPPORTED,
-                         "Content-Type '%.64s' is not supported; send "
-                         "application/fhir+json",
-                         srv__header(r, "Content-Type"));
-        return -1;
-    }
     if (r->ri->content_length > (long long)cap) {
         /* Do not read a body we will refuse; the connection closes. */
         mg_disable_keep_alive(r->conn);
@@ -142,26 +150,50 @@ srv__read_json(srv_req *r, cJSON **out)
         if (n <= 0) {
             break;
         }
-        if (body.len + (size_t)n > cap) {
+        if (body->len + (size_t)n > cap) {
             mg_disable_keep_alive(r->conn);
-            fhir_buf_clear(&body);
+            fhir_buf_clear(body);
             srv__reply_issue(r, 413, FHIR_ISSUE_TOO_LONG,
                              "Request body is over the limit of %zu bytes",
                              cap);
             return -1;
         }
-        fhir_buf_append(&body, chunk, (size_t)n);
+        fhir_buf_append(body, chunk, (size_t)n);
     }
-    if (body.len == 0) {
+    if (body->len == 0) {
         srv__reply_issue(r, 400, FHIR_ISSUE_STRUCTURE,
-                         "The request has no body; a FHIR resource in JSON "
-                         "was expected");
+                         "The request has no body; %s was expected",
+                         r->method == SRV_PATCH ? "a patch document"
+                                                : "a FHIR resource in JSON");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads and parses a JSON body (any JSON value); -1 replied. */
+static int
+read_any_json(srv_req *r, cJSON **out)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    fhir_buf body = FHIR_BUF_INIT;
+    *out = NULL;
+    if (r->sub != NULL) {
+        /* A Bundle entry: the resource element, handed over once. */
+        *out = r->sub->body;
+        r->sub->body = NULL;
+        if (*out == NULL) {
+            srv__reply_issue(r, 400, FHIR_ISSUE_REQUIRED,
+                             "The entry has no resource");
+            return -1;
+        }
+        return 0;
+    }
+    if (read_body(r, &body) != 0) {
         return -1;
     }
     fhir_json_opts jo = FHIR_JSON_OPTS_INIT;
     jo.max_depth = r->srv->cfg.max_depth;
-    cJSON *json = NULL;
-    int rc = fhir_json_parse(&json, body.data, body.len, &jo, &err);
+    int rc = fhir_json_parse(out, body.data, body.len, &jo, &err);
     fhir_buf_clear(&body);
     if (rc != 0) {
         if (err.issue == FHIR_ISSUE_TOO_LONG) {
@@ -170,10 +202,63 @@ srv__read_json(srv_req *r, cJSON **out)
         srv__reply_err(r, &err);
         return -1;
     }
+    return 0;
+}
+
+int
+srv__read_json(srv_req *r, cJSON **out)
+{
+    *out = NULL;
+    if (!content_type_ok(srv__header(r, "Content-Type"))) {
+        srv__reply_issue(r, 415, FHIR_ISSUE_NOT_SUPPORTED,
+                         "Content-Type '%.64s' is not supported; send "
+                         "application/fhir+json",
+                         srv__header(r, "Content-Type"));
+        return -1;
+    }
+    cJSON *json = NULL;
+    if (read_any_json(r, &json) != 0) {
+        return -1;
+    }
     if (!cJSON_IsObject(json)) {
         cJSON_Delete(json);
         srv__reply_issue(r, 400, FHIR_ISSUE_STRUCTURE,
                          "The body must be a JSON object (a FHIR resource)");
+        return -1;
+    }
+    *out = json;
+    return 0;
+}
+
+int
+srv__read_patch(srv_req *r, cJSON **out, int *json_patch)
+{
+    const char *ct = srv__header(r, "Content-Type");
+    *out = NULL;
+    *json_patch = ct != NULL &&
+                  strncasecmp(ct, "application/json-patch+json", 27) == 0 &&
+                  (ct[27] == '\0' || ct[27] == ';' || ct[27] == ' ');
+    if (!*json_patch) {
+        if (ct == NULL || !content_type_ok(ct)) {
+            srv__reply_issue(r, 415, FHIR_ISSUE_NOT_SUPPORTED,
+                             "PATCH takes application/json-patch+json (JSON "
+                             "Patch) or application/fhir+json (FHIRPath "
+                             "Patch Parameters), not '%.64s'",
+                             ct ? ct : "(none)");
+            return -1;
+        }
+    }
+    cJSON *json = NULL;
+    if (read_any_json(r, &json) != 0) {
+        return -1;
+    }
+    if (*json_patch ? !cJSON_IsArray(json) : !cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        srv__reply_issue(r, 400, FHIR_ISSUE_STRUCTURE,
+                         *json_patch ? "A JSON Patch document is an array of "
+                                       "operations"
+                                     : "A FHIRPath Patch is a Parameters "
+                                       "resource");
         return -1;
     }
     *out = json;
@@ -230,6 +315,15 @@ srv__reply_raw(srv_req *r, int status, const char *body, size_t len,
                const char *headers)
 {
     char head[2048];
+    if (r->sub != NULL) {
+        /* A Bundle entry: keep the answer for the response Bundle. */
+        free(r->sub->reply);
+        r->sub->reply = fhir_xstrndup(body ? body : "", body ? len : 0);
+        r->sub->reply_len = body ? len : 0;
+        r->sub->status = status;
+        r->status = status;
+        return;
+    }
     int with_body = status != 304 && status != 204;
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\n"

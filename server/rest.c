@@ -103,6 +103,10 @@ static char *
 version_headers(srv_req *r, int64_t version, int64_t updated_us)
 {
     char date[64];
+    if (r->sub != NULL) {
+        r->sub->version = version;
+        r->sub->updated_us = updated_us;
+    }
     fhir_http_date_format(date, sizeof(date), updated_us);
     return fhir_arena_printf(r->a, "ETag: W/\"%lld\"\r\nLast-Modified: %s\r\n",
                              (long long)version, date);
@@ -241,75 +245,225 @@ do_vread(srv_req *r)
     return read_version(r, v);
 }
 
+/* ---- transactions ---------------------------------------------------- */
+
+int
+srv__tx_begin(srv_req *r, fhir_err *err)
+{
+    if (r->tx == NULL) {
+        if (store_tx_begin(&r->tx, r->srv->env, err) != 0) {
+            return -1;
+        }
+        r->tx_own = 1;
+        r->tx_failed = 0;
+    }
+    r->tx_depth++;
+    return 0;
+}
+
+int
+srv__tx_end(srv_req *r, int ok, fhir_err *err)
+{
+    if (!ok) {
+        r->tx_failed = 1;
+    }
+    if (--r->tx_depth > 0 || !r->tx_own) {
+        return 0;
+    }
+    store_tx *tx = r->tx;
+    r->tx = NULL;
+    r->tx_own = 0;
+    if (r->tx_failed) {
+        store_tx_rollback(tx);
+        return 0;
+    }
+    return store_tx_commit(tx, err);
+}
+
 /* ---- create, update, delete ----------------------------------------- */
 
-/* Validates, then writes in one transaction; replies. */
+/* Writes a new version of `res` in the request's transaction. */
 static int
-write_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
-               int create)
+put_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
+             store_method method, store_put_result *out, fhir_err *err)
 {
-    fhir_err err = FHIR_ERR_INIT;
-    store_tx *tx = NULL;
-    store_put_result out;
     fhir_rows rows = {NULL, 0, 0};
     store_put in = {.type = r->type,
                     .id = id,
                     .resource = res,
                     .if_match = match,
-                    .create_only = create,
-                    .method = create ? STORE_METHOD_POST : STORE_METHOD_PUT,
+                    .create_only = method == STORE_METHOD_POST,
+                    .method = method,
                     .rows = &rows};
-    memset(&out, 0, sizeof(out));
-    /* Index rows are computed before the write lock is taken. */
+    memset(out, 0, sizeof(*out));
     srv__index(r->srv, r->type, res, &rows, r->a);
-    if (store_tx_begin(&tx, r->srv->env, &err) != 0 ||
-        store_tx_put(&out, tx, &in, &err) != 0) {
-        store_tx_rollback(tx);
-        goto fail;
+    int began = srv__tx_begin(r, err) == 0;
+    int ok = began && store_tx_put(out, r->tx, &in, err) == 0;
+    if (began && srv__tx_end(r, ok, err) != 0) {
+        ok = 0;
     }
-    if (store_tx_commit(tx, &err) != 0) {
-        goto fail;
+    /* R4 http.html#concurrency: a failed version check is 412. */
+    if (!ok && err->issue == FHIR_ISSUE_CONFLICT && match > 0) {
+        err->status = 412;
     }
-    char *hdr = version_headers(r, out.version, out.updated_us);
-    int status = out.created ? 201 : 200;
-    if (status == 201) {
-        hdr = fhir_arena_printf(r->a, "%sLocation: %s/%s/%s/_history/%lld\r\n",
-                                hdr, r->base, fhir_type_name(r->type), id,
-                                (long long)out.version);
+    return ok ? 0 : -1;
+}
+
+/* The Location of a version, absolute; recorded for a Bundle entry. */
+static const char *
+location(srv_req *r, const char *id, int64_t version)
+{
+    const char *rel =
+        fhir_arena_printf(r->a, "%s/%s/_history/%lld", fhir_type_name(r->type),
+                          id, (long long)version);
+    if (r->sub != NULL) {
+        r->sub->location = rel;
     }
-    reply_written(r, status, &out, id, hdr);
+    return fhir_arena_printf(r->a, "%s/%s", r->base, rel);
+}
+
+/* Answers a write that is durable now (its transaction committed, or
+ * belongs to a transaction Bundle that answers only after its commit). */
+static void
+reply_put(srv_req *r, const store_put_result *out, const char *id)
+{
+    char *hdr = version_headers(r, out->version, out->updated_us);
+    int status = out->created ? 201 : 200;
+    hdr = fhir_arena_printf(r->a, "%sLocation: %s\r\n", hdr,
+                            location(r, id, out->version));
+    reply_written(r, status, out, id, hdr);
+}
+
+/* Checks `res` for the endpoint, writes it, ends the transaction (the
+ * caller may have one open around it) and replies. */
+static int
+write_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
+               store_method method)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    store_put_result out;
+    cJSON *oo = NULL;
+    memset(&out, 0, sizeof(out));
+    if (srv__check_resource(r->srv, res, r->type,
+                            method == STORE_METHOD_POST ? NULL : id, &oo,
+                            &err) != 0) {
+        reply_invalid(r, oo, &err);
+        return -1;
+    }
+    cJSON_Delete(oo);
+    if (put_resource(r, res, id, match, method, &out, &err) != 0) {
+        srv__reply_err(r, &err);
+        free(out.body);
+        return -1;
+    }
+    reply_put(r, &out, id);
     free(out.body);
     return 0;
-fail:
-    /* R4 http.html#concurrency: a failed version check is 412. */
-    if (err.issue == FHIR_ISSUE_CONFLICT && match > 0) {
-        err.status = 412;
+}
+
+/* Resolves a conditional URL's parameters (`qs`, or the request's own
+ * query when NULL) to at most max + 1 ids; on failure replies. */
+static int
+cond_match(srv_req *r, const char *qs, size_t max, const char ***ids, size_t *n)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    search_query q = r->query;
+    if (qs != NULL) {
+        /* If-None-Exist carries "identifier=a|b", some clients send
+         * "Task?identifier=a|b". */
+        const char *qm = strchr(qs, '?');
+        const char *eq = strchr(qs, '=');
+        if (qm != NULL && (eq == NULL || qm < eq)) {
+            qs = qm + 1;
+        }
+        if (search_query_parse(&q, r->a, qs, strlen(qs), &err) != 0) {
+            srv__reply_err(r, &err);
+            return -1;
+        }
     }
-    srv__reply_err(r, &err);
-    free(out.body);
-    return -1;
+    if (srv__match(r, r->type, &q, max, ids, n, &err) != 0) {
+        srv__reply_err(r, &err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Replies 412 for a conditional URL matching several resources. */
+static void
+reply_multiple(srv_req *r, size_t n, const char *what)
+{
+    srv__reply_issue(r, 412, FHIR_ISSUE_MULTIPLE_MATCHES,
+                     "%s: the criteria match %s%zu %s resources; they must "
+                     "match at most one",
+                     what, n > 1 ? "more than " : "", n > 1 ? n - 1 : n,
+                     fhir_type_name(r->type));
+}
+
+/* Conditional create (R4 http.html#ccreate), inside the write
+ * transaction: 0 -> 0 no match (create), 1 answered, -1 failed. */
+static int
+create_exists(srv_req *r, const char *cond)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    const char **ids = NULL;
+    size_t n = 0;
+    store_res res;
+    if (cond_match(r, cond, 1, &ids, &n) != 0) {
+        return -1;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    if (n > 1) {
+        reply_multiple(r, n, "If-None-Exist");
+        return -1;
+    }
+    store_db *db = srv__db(r, &err);
+    if (db == NULL || store_read(&res, db, r->type, ids[0], 0, &err) != 0) {
+        srv__reply_err(r, &err);
+        return -1;
+    }
+    store_put_result out = {res.version, res.updated_us, 0, res.body, res.len};
+    reply_put(r, &out, ids[0]);
+    store_res_clear(&res);
+    return 1;
 }
 
 static int
 do_create(srv_req *r)
 {
-    cJSON *res = NULL, *oo = NULL;
     fhir_err err = FHIR_ERR_INIT;
-    char id[37];
+    cJSON *res = NULL;
+    char fresh[37];
+    const char *id = r->sub && r->sub->new_id ? r->sub->new_id : NULL;
+    const char *cond = srv__header(r, "If-None-Exist");
     int rc = -1;
     if (srv__read_json(r, &res) != 0) {
         return -1;
     }
+    if (id == NULL) {
+        fhir_id_new(fresh);
+        id = fresh;
+    }
     /* R4 http.html#create: an id in the body is ignored. */
     cJSON_DeleteItemFromObjectCaseSensitive(res, "id");
-    if (srv__check_resource(r->srv, res, r->type, NULL, &oo, &err) != 0) {
-        reply_invalid(r, oo, &err);
-        goto done;
+    if (cond == NULL) {
+        rc = write_resource(r, res, id, 0, STORE_METHOD_POST);
+    } else if (srv__tx_begin(r, &err) != 0) {
+        srv__reply_err(r, &err);
+    } else {
+        /* The check and the create share one transaction: two clients
+         * sending the same conditional create cannot both create. */
+        int found = create_exists(r, cond);
+        if (found == 0) {
+            rc = write_resource(r, res, id, 0, STORE_METHOD_POST);
+        } else {
+            rc = found > 0 ? 0 : -1;
+        }
+        if (srv__tx_end(r, rc == 0, &err) != 0) {
+            srv__reply_err(r, &err); /* not reached: nothing to commit */
+        }
     }
-    cJSON_Delete(oo);
-    fhir_id_new(id);
-    rc = write_resource(r, res, id, 0, 1);
-done:
     cJSON_Delete(res);
     return rc;
 }
@@ -317,8 +471,7 @@ done:
 static int
 do_update(srv_req *r)
 {
-    cJSON *res = NULL, *oo = NULL;
-    fhir_err err = FHIR_ERR_INIT;
+    cJSON *res = NULL;
     const char *id = r->seg[1];
     int rc = -1;
     if (check_id(r, id) != 0) {
@@ -328,22 +481,104 @@ do_update(srv_req *r)
     if (match < 0 || srv__read_json(r, &res) != 0) {
         return -1;
     }
-    if (srv__check_resource(r->srv, res, r->type, id, &oo, &err) != 0) {
-        reply_invalid(r, oo, &err);
-        goto done;
-    }
-    cJSON_Delete(oo);
-    rc = write_resource(r, res, id, match, 0);
-done:
+    rc = write_resource(r, res, id, match, STORE_METHOD_PUT);
     cJSON_Delete(res);
     return rc;
+}
+
+/* PUT /fhir/Task?identifier=...: R4 http.html#cond-update. */
+static int
+do_cond_update(srv_req *r)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    cJSON *res = NULL;
+    const char **ids = NULL;
+    size_t n = 0;
+    char fresh[37];
+    int rc = -1;
+    int64_t match = if_match(r);
+    if (match < 0 || srv__read_json(r, &res) != 0) {
+        return -1;
+    }
+    if (srv__tx_begin(r, &err) != 0) {
+        srv__reply_err(r, &err);
+        cJSON_Delete(res);
+        return -1;
+    }
+    const char *body_id = fhir_json_str(res, "id");
+    const char *id = NULL;
+    if (cond_match(r, NULL, 1, &ids, &n) != 0) {
+        goto done;
+    }
+    if (n > 1) {
+        reply_multiple(r, n, "Conditional update");
+        goto done;
+    }
+    if (n == 1) {
+        id = ids[0];
+        if (body_id != NULL && strcmp(body_id, id) != 0) {
+            srv__reply_issue(r, 400, FHIR_ISSUE_INVALID,
+                             "The resource id %.64s is not the id of the "
+                             "resource the criteria match (%s)",
+                             body_id, id);
+            goto done;
+        }
+    } else if (body_id != NULL) {
+        /* No match and an id: an update as create with that id. */
+        if (check_id(r, body_id) != 0) {
+            goto done;
+        }
+        id = fhir_arena_strdup(r->a, body_id);
+    } else {
+        fhir_id_new(fresh);
+        id = fhir_arena_strdup(r->a, fresh);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(res, "id");
+    fhir_json_insert(res, 1, "id", cJSON_CreateString(id));
+    rc = write_resource(r, res, id, match, STORE_METHOD_PUT);
+done:
+    if (srv__tx_end(r, rc == 0, &err) != 0) {
+        srv__reply_err(r, &err);
+        rc = -1;
+    }
+    cJSON_Delete(res);
+    return rc;
+}
+
+/* Deletes one resource in the request's transaction. */
+static int
+delete_one(srv_req *r, const char *id, int64_t match, store_del_result *out,
+           fhir_err *err)
+{
+    int began = srv__tx_begin(r, err) == 0;
+    int ok = began && store_tx_delete(out, r->tx, r->type, id, match, err) == 0;
+    if (began && srv__tx_end(r, ok, err) != 0) {
+        ok = 0;
+    }
+    if (!ok && err->issue == FHIR_ISSUE_CONFLICT && match > 0) {
+        err->status = 412;
+    }
+    return ok ? 0 : -1;
+}
+
+static void
+reply_deleted(srv_req *r, const char *diag, int64_t version)
+{
+    if (r->sub != NULL) {
+        r->sub->version = version;
+    }
+    srv__reply_json(
+        r, 200,
+        fhir_oo_new("information", FHIR_ISSUE_INFORMATIONAL, diag, NULL),
+        version > 0 ? fhir_arena_printf(r->a, "ETag: W/\"%lld\"\r\n",
+                                        (long long)version)
+                    : NULL);
 }
 
 static int
 do_delete(srv_req *r)
 {
     fhir_err err = FHIR_ERR_INIT;
-    store_tx *tx = NULL;
     store_del_result out;
     const char *id = r->seg[1];
     char diag[160];
@@ -354,29 +589,77 @@ do_delete(srv_req *r)
     if (match < 0) {
         return -1;
     }
-    if (store_tx_begin(&tx, r->srv->env, &err) != 0 ||
-        store_tx_delete(&out, tx, r->type, id, match, &err) != 0) {
-        store_tx_rollback(tx);
-        goto fail;
-    }
-    if (store_tx_commit(tx, &err) != 0) {
-        goto fail;
+    if (delete_one(r, id, match, &out, &err) != 0) {
+        srv__reply_err(r, &err);
+        return -1;
     }
     snprintf(diag, sizeof(diag), "%s %s/%s (version %lld)",
              out.already ? "Already deleted:" : "Deleted",
              fhir_type_name(r->type), id, (long long)out.version);
-    srv__reply_json(
-        r, 200,
-        fhir_oo_new("information", FHIR_ISSUE_INFORMATIONAL, diag, NULL),
-        fhir_arena_printf(r->a, "ETag: W/\"%lld\"\r\n",
-                          (long long)out.version));
+    reply_deleted(r, diag, out.version);
     return 0;
-fail:
-    if (err.issue == FHIR_ISSUE_CONFLICT && match > 0) {
-        err.status = 412;
+}
+
+/* DELETE /fhir/Task?identifier=...: R4 http.html#cdelete. One match by
+ * default; up to --cond-delete-max when the server allows more. */
+static int
+do_cond_delete(srv_req *r)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    const char **ids = NULL;
+    size_t n = 0, max = (size_t)r->srv->cfg.cond_delete_max;
+    char diag[160];
+    int rc = -1;
+    int64_t match = if_match(r);
+    if (match < 0) {
+        return -1;
     }
-    srv__reply_err(r, &err);
-    return -1;
+    if (srv__tx_begin(r, &err) != 0) {
+        srv__reply_err(r, &err);
+        return -1;
+    }
+    if (cond_match(r, NULL, max, &ids, &n) != 0) {
+        goto done;
+    }
+    if (n > max) {
+        srv__reply_issue(r, 412, FHIR_ISSUE_MULTIPLE_MATCHES,
+                         "Conditional delete: the criteria match more than "
+                         "%zu %s resource%s (the server's limit)",
+                         max, fhir_type_name(r->type), max == 1 ? "" : "s");
+        goto done;
+    }
+    if (match > 0 && n != 1) {
+        srv__reply_issue(r, 412, FHIR_ISSUE_CONFLICT,
+                         "If-Match needs the criteria to match exactly one "
+                         "resource; they match %zu",
+                         n);
+        goto done;
+    }
+    store_del_result out;
+    memset(&out, 0, sizeof(out));
+    for (size_t i = 0; i < n; i++) {
+        if (delete_one(r, ids[i], match, &out, &err) != 0) {
+            srv__reply_err(r, &err);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    if (srv__tx_end(r, rc == 0, &err) != 0) {
+        srv__reply_err(r, &err);
+        return -1;
+    }
+    if (rc == 0) {
+        if (n == 1) {
+            snprintf(diag, sizeof(diag), "Deleted %s/%s (version %lld)",
+                     fhir_type_name(r->type), ids[0], (long long)out.version);
+        } else {
+            snprintf(diag, sizeof(diag), "Deleted %zu %s resource%s", n,
+                     fhir_type_name(r->type), n == 1 ? "" : "s");
+        }
+        reply_deleted(r, diag, n == 1 ? out.version : 0);
+    }
+    return rc;
 }
 
 /* ---- history -------------------------------------------------------- */
@@ -561,6 +844,9 @@ do_search_post(srv_req *r)
     search_query form, all;
     fhir_err err = FHIR_ERR_INIT;
     int n, rc = -1;
+    if (r->sub != NULL) {
+        return srv__search(r, &r->query); /* a Bundle entry: URL only */
+    }
     if (ct == NULL ||
         strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
         srv__reply_issue(r, 415, FHIR_ISSUE_NOT_SUPPORTED,
@@ -619,6 +905,8 @@ const srv_interaction srv_interactions[] = {
     {"vread", SRV_LEVEL_TYPE, SRV_SHAPE_VERSION, SRV_GET, do_vread},
     {"update", SRV_LEVEL_TYPE, SRV_SHAPE_INSTANCE, SRV_PUT, do_update},
     {"delete", SRV_LEVEL_TYPE, SRV_SHAPE_INSTANCE, SRV_DELETE, do_delete},
+    {"update", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE, SRV_PUT, do_cond_update},
+    {"delete", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE, SRV_DELETE, do_cond_delete},
     {"history-instance", SRV_LEVEL_TYPE, SRV_SHAPE_INST_HIST, SRV_GET,
      do_history},
     {"history-type", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE_HIST, SRV_GET, do_history},
@@ -627,6 +915,8 @@ const srv_interaction srv_interactions[] = {
     {"search-type", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE_SEARCH, SRV_POST,
      do_search_post},
     {"search-system", SRV_LEVEL_SYSTEM, SRV_SHAPE_BASE, SRV_GET, do_search},
+    {"transaction", SRV_LEVEL_SYSTEM, SRV_SHAPE_BASE, SRV_POST, srv__bundle},
+    {"batch", SRV_LEVEL_SYSTEM, SRV_SHAPE_BASE, SRV_POST, srv__bundle},
     {"history-system", SRV_LEVEL_SYSTEM, SRV_SHAPE_HIST_SYS, SRV_GET,
      do_history},
 };

@@ -297,6 +297,40 @@ hs_date(void *ctx, int param, int64_t rid, int64_t *lo, int64_t *hi)
     return store_hot_date(ctx, param, rid, lo, hi);
 }
 
+/* What the planner needs to know: sizes from the kept counts, and the
+ * moment the result is taken at. */
+static int
+plan_prepare(store_db *db, search_plan *plan, fhir_err *err)
+{
+    fhir_sql sql = FHIR_SQL_INIT;
+    int64_t n = 0;
+    int rc = -1;
+    search_plan_type_count_sql(plan, &sql);
+    if (query_int(db, &sql, &n, err) != 0) {
+        goto done;
+    }
+    search_plan_set_type_count(plan, n);
+    fhir_sql_clear(&sql);
+    search_plan_snapshot_sql(plan, &sql);
+    if (query_int(db, &sql, &n, err) != 0) {
+        goto done;
+    }
+    search_plan_set_snapshot(plan, n);
+    for (size_t i = 0; i < search_plan_nconds(plan); i++) {
+        fhir_sql_clear(&sql);
+        if (search_plan_estimate_sql(plan, i, &sql)) {
+            if (query_int(db, &sql, &n, err) != 0) {
+                goto done;
+            }
+            search_plan_set_estimate(plan, i, n);
+        }
+    }
+    rc = 0;
+done:
+    fhir_sql_clear(&sql);
+    return rc;
+}
+
 int
 srv__hot_choose(store_env *env, search_plan *plan, fhir_err *err)
 {
@@ -335,7 +369,7 @@ srv__search(srv_req *r, const search_query *q)
     fhir_sql sql = FHIR_SQL_INIT;
     store_db *db = srv__db(r, &err);
     cJSON *bundle = NULL;
-    int64_t n = 0, total = -1;
+    int64_t total = -1;
     int in_tx = 0;
 
     memset(&so, 0, sizeof(so));
@@ -352,30 +386,12 @@ srv__search(srv_req *r, const search_query *q)
         goto fail;
     }
     in_tx = 1;
-    /* What the planner needs to know: sizes from the kept counts, and
-     * the moment the result is taken at. */
-    search_plan_type_count_sql(plan, &sql);
-    if (query_int(db, &sql, &n, &err) != 0) {
+    if (plan_prepare(db, plan, &err) != 0) {
         goto fail;
     }
-    search_plan_set_type_count(plan, n);
-    fhir_sql_clear(&sql);
-    search_plan_snapshot_sql(plan, &sql);
-    if (query_int(db, &sql, &n, &err) != 0) {
-        goto fail;
-    }
-    search_plan_set_snapshot(plan, n);
-    for (size_t i = 0; i < search_plan_nconds(plan); i++) {
-        fhir_sql_clear(&sql);
-        if (search_plan_estimate_sql(plan, i, &sql) &&
-            query_int(db, &sql, &n, &err) == 0) {
-            search_plan_set_estimate(plan, i, n);
-        } else if (err.issue != FHIR_ISSUE_NONE) {
-            goto fail;
-        }
-    }
-
-    if (srv__hot_choose(r->srv->env, plan, &err) != 0) {
+    /* Inside a write transaction the sets do not show its own writes
+     * (and loading them would wait for the lock it holds). */
+    if (r->tx == NULL && srv__hot_choose(r->srv->env, plan, &err) != 0) {
         goto fail;
     }
     bundle = fhir_bundle_new("searchset");
@@ -510,4 +526,90 @@ fail:
     cJSON_Delete(bundle);
     srv__reply_err(r, &err);
     return -1;
+}
+
+/* ---- conditional operations ------------------------------------------ */
+
+struct match_ctx {
+    fhir_arena *a;
+    const char **ids;
+    size_t n, cap;
+};
+
+static int
+match_row(void *ctx, const store_row *row)
+{
+    struct match_ctx *m = ctx;
+    if (m->n < m->cap) {
+        m->ids[m->n++] = copy_text(m->a, row, 1, NULL);
+    }
+    return 0;
+}
+
+int
+srv__match(srv_req *r, int type, const search_query *q, size_t max,
+           const char ***ids, size_t *n, fhir_err *err)
+{
+    static const char *const result_params[] = {
+        "_count",   "_cursor",   "_sort",   "_total",
+        "_summary", "_elements", "_format", "_pretty"};
+    search_plan *plan = NULL;
+    search_opts so;
+    search_query crit;
+    fhir_sql sql = FHIR_SQL_INIT;
+    store_db *db = srv__db(r, err);
+    *ids = NULL;
+    *n = 0;
+    if (db == NULL) {
+        return -1;
+    }
+    /* Only the criteria count: a page size or order cannot change which
+     * resources match. */
+    crit.params = fhir_arena_alloc(r->a, (q->n + 1) * sizeof(search_pair));
+    crit.n = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        size_t k = 0;
+        while (k < sizeof(result_params) / sizeof(result_params[0]) &&
+               strcmp(q->params[i].name, result_params[k]) != 0) {
+            k++;
+        }
+        if (k == sizeof(result_params) / sizeof(result_params[0])) {
+            crit.params[crit.n++] = q->params[i];
+        }
+    }
+    memset(&so, 0, sizeof(so));
+    so.types[0] = type;
+    so.type_codes[0] = store_type_code(r->srv->env, type);
+    so.ntypes = 1;
+    so.base = r->base;
+    so.default_count = (int)max + 1;
+    so.max_count = (int)max + 1;
+    so.strict = 1; /* an ignored criterion would match too much */
+    if (crit.n == 0) {
+        return fhir_err_set(err, FHIR_ISSUE_INVALID,
+                            "A conditional operation needs search criteria "
+                            "(e.g. identifier=system|value)");
+    }
+    if (search_plan_new(&plan, r->srv->search, &crit, &so, r->a, err) != 0) {
+        return -1;
+    }
+    int began = store_read_begin(db, err) == 0;
+    if (!began || plan_prepare(db, plan, err) != 0) {
+        if (began) {
+            store_read_end(db);
+        }
+        return -1;
+    }
+    struct match_ctx m = {r->a, NULL, 0, max + 1};
+    m.ids = fhir_arena_alloc(r->a, (max + 1) * sizeof(char *));
+    search_plan_page_sql(plan, &sql);
+    int rc = store_query(db, &sql, match_row, &m, err);
+    fhir_sql_clear(&sql);
+    store_read_end(db);
+    if (rc != 0) {
+        return -1;
+    }
+    *ids = m.ids;
+    *n = m.n;
+    return 0;
 }

@@ -46,6 +46,9 @@ thread_exit(const struct mg_context *ctx, int thread_type, void *ptr)
 store_db *
 srv__db(srv_req *r, fhir_err *err)
 {
+    if (r->tx != NULL) {
+        return store_tx_db(r->tx);
+    }
     if (r->worker == NULL) {
         fhir_err_set(err, FHIR_ISSUE_EXCEPTION, "no worker state");
         return NULL;
@@ -105,16 +108,18 @@ split_path(srv_req *r, const char *uri)
         (uri[bl] != '\0' && uri[bl] != '/')) {
         return -1;
     }
-    const char *p = uri + bl;
+    return srv__split(r, uri[bl] == '/' ? uri + bl + 1 : uri + bl);
+}
+
+int
+srv__split(srv_req *r, const char *path)
+{
+    const char *p = path;
     r->nseg = 0;
-    while (*p == '/') {
-        p++;
+    while (*p != '\0') {
         const char *end = strchr(p, '/');
         size_t n = end ? (size_t)(end - p) : strlen(p);
         if (n == 0) {
-            if (end == NULL) {
-                break; /* one trailing slash is harmless */
-            }
             return -1;
         }
         if (r->nseg == (int)(sizeof(r->seg) / sizeof(r->seg[0]))) {
@@ -122,6 +127,9 @@ split_path(srv_req *r, const char *uri)
         }
         r->seg[r->nseg++] = fhir_arena_strndup(r->a, p, n);
         p += n;
+        if (*p == '/') {
+            p++; /* one trailing slash is harmless */
+        }
     }
     return 0;
 }
@@ -161,8 +169,8 @@ classify(srv_req *r)
 static const char *const method_names[] = {"GET",    "HEAD",  "POST", "PUT",
                                            "DELETE", "PATCH", "?"};
 
-static void
-route(srv_req *r)
+void
+srv__route(srv_req *r)
 {
     srv_shape shape = classify(r);
     const srv_interaction *hit = NULL;
@@ -282,7 +290,7 @@ handle(struct mg_connection *conn, void *cbdata)
         const char *pretty = search_query_get(&r.query, "_pretty");
         r.pretty = pretty != NULL && strcmp(pretty, "true") == 0;
         parse_prefer(&r);
-        route(&r);
+        srv__route(&r);
     }
 
     clock_gettime(CLOCK_MONOTONIC, &t1);

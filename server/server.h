@@ -25,6 +25,9 @@ typedef struct srv_config {
     int max_depth;           /* JSON nesting cap */
     int default_count;       /* page size when _count is absent */
     int max_count;           /* largest _count honoured */
+    int max_bundle_entries;  /* entries in a transaction or batch */
+    int cond_delete_max;     /* resources one conditional delete removes */
+    int replay_window;       /* seconds a transaction response is kept */
     int durability_full;     /* synchronous=FULL (1) or NORMAL (0) */
     int reindex;             /* --reindex: rebuild the index, then exit */
 } srv_config;

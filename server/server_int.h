@@ -51,6 +51,22 @@ typedef enum srv_return {
     SRV_RETURN_OUTCOME
 } srv_return;
 
+/* A Bundle entry run as a request of its own (bundle.c): it has no
+ * connection; its headers and body come from the entry and its reply is
+ * captured here for the response Bundle. */
+typedef struct srv_sub {
+    cJSON *body; /* the entry's resource, until a handler takes it */
+    const char *if_match, *if_none_match, *if_modified_since, *if_none_exist,
+        *content_type;
+    const char *new_id; /* the id a create uses (chosen by the bundle) */
+    /* the reply */
+    int status;
+    char *reply; /* malloc'd body ("" for none) */
+    size_t reply_len;
+    int64_t version, updated_us; /* of the version answered, or 0 */
+    const char *location;        /* "Task/1/_history/2", or NULL */
+} srv_sub;
+
 typedef struct srv_req {
     srv_server *srv;
     struct mg_connection *conn;
@@ -67,6 +83,11 @@ typedef struct srv_req {
     srv_return ret;
     const char *base; /* absolute base URL, no trailing slash */
     int status;       /* sent status, for the log line */
+    srv_sub *sub;     /* a Bundle entry: see srv_sub; NULL for HTTP */
+    /* The write transaction the request runs in (srv__tx_begin): its
+     * own, or a transaction Bundle's (tx_own 0). */
+    store_tx *tx;
+    int tx_own, tx_depth, tx_failed;
 } srv_req;
 
 typedef int (*srv_handler)(srv_req *r);
@@ -108,8 +129,14 @@ extern const int srv_ninteractions;
 /* The server without HTTP (definitions, store, search set up). */
 int srv__open_offline(srv_server **out, const srv_config *cfg, int reindex,
                       fhir_err *err);
-/* The thread's read connection, opened on first use. */
+/* The request's read connection: its write transaction's view when one
+ * is open (reads then see its writes), else the thread's own. */
 store_db *srv__db(srv_req *r, fhir_err *err);
+/* Splits `path` (below the base, no leading '/') into r->seg; -1 when it
+ * has empty or too many segments. */
+int srv__split(srv_req *r, const char *path);
+/* Routes r (method, r->seg) to its interaction and runs it. */
+void srv__route(srv_req *r);
 
 /* ---- http.c: request helpers and replies ---------------------------- */
 const char *srv__header(const srv_req *r, const char *name);
@@ -118,6 +145,10 @@ int srv__negotiate(srv_req *r);
 /* Reads and parses the JSON body (Content-Type, size and depth caps).
  * On failure replies (415, 413, 400) and returns -1. */
 int srv__read_json(srv_req *r, cJSON **out);
+/* Reads a PATCH body: a JSON Patch array (application/json-patch+json,
+ * *json_patch 1) or a FHIRPath Patch Parameters (application/fhir+json).
+ * On failure replies and returns -1. */
+int srv__read_patch(srv_req *r, cJSON **out, int *json_patch);
 /* Parses an ETag-style version (W/"3" or "3"): 0 ok, -1 malformed. */
 int srv__parse_etag(const char *s, int64_t *out);
 /* Sends `body` (len bytes) with status and extra header lines
@@ -155,6 +186,19 @@ void srv__index(srv_server *s, int type, const cJSON *res, fhir_rows *out,
 /* ---- search.c ------------------------------------------------------- */
 /* Answers a search of r->type with the parameters q. */
 int srv__search(srv_req *r, const search_query *q);
+/* The ids of the live resources of `type` that the conditional URL's
+ * parameters q match (If-None-Exist, conditional update, delete and
+ * patch, conditional references), at most max + 1 of them (so the caller
+ * knows there are more), from r->a; read on srv__db(r), so inside the
+ * request's write transaction when one is open. Every parameter must be
+ * known (strict handling). Errors (400): no search criteria, unknown or
+ * malformed parameters. */
+int srv__match(srv_req *r, int type, const search_query *q, size_t max,
+               const char ***ids, size_t *n, fhir_err *err) FHIR_MUST_CHECK;
+
+/* ---- bundle.c ------------------------------------------------------- */
+/* POST /fhir: a transaction or batch Bundle. */
+int srv__bundle(srv_req *r);
 
 /* ---- load.c --------------------------------------------------------- */
 /* Stores every resource of the Bundle file in one transaction: entries
@@ -163,6 +207,13 @@ int srv__load_bundle(srv_server *s, const char *path, int *count,
                      fhir_err *err);
 
 /* ---- rest.c --------------------------------------------------------- */
+/* Opens the request's write transaction, or joins the one open (nested
+ * calls, a transaction Bundle's). */
+int srv__tx_begin(srv_req *r, fhir_err *err) FHIR_MUST_CHECK;
+/* Ends one level: the outermost level of a transaction the request owns
+ * commits when every level ended ok (else rolls back). -1 with err when
+ * the commit fails. */
+int srv__tx_end(srv_req *r, int ok, fhir_err *err) FHIR_MUST_CHECK;
 /* Checks a body against its endpoint and the profiles; used by every
  * write path. `id_required` names the URL id a PUT must carry. */
 int srv__check_resource(srv_server *s, cJSON *res, int type, const char *url_id,

@@ -22,7 +22,7 @@ store_history(store_db *db, const store_hist_query *q, store_hist_cb cb,
     int rc = -1;
 
     if (q->type >= 0 && q->id != NULL) {
-        sqlite3_stmt *f = store__stmt(&db->c, ST_FIND, err);
+        sqlite3_stmt *f = store__stmt(db->c, ST_FIND, err);
         if (f == NULL) {
             return -1;
         }
@@ -38,22 +38,22 @@ store_history(store_db *db, const store_hist_query *q, store_hist_cb cb,
                                 fhir_type_name(q->type), q->id);
         }
         if (s != SQLITE_ROW) {
-            return store__fail(err, db->c.db, s, "history");
+            return store__fail(err, db->c->db, s, "history");
         }
-        st = store__stmt(&db->c, ST_HIST_INSTANCE, err);
+        st = store__stmt(db->c, ST_HIST_INSTANCE, err);
         if (st == NULL) {
             return -1;
         }
         sqlite3_bind_int64(st, 1, rid);
         sqlite3_bind_text(st, 5, q->id, -1, SQLITE_STATIC);
     } else if (q->type >= 0) {
-        st = store__stmt(&db->c, ST_HIST_TYPE, err);
+        st = store__stmt(db->c, ST_HIST_TYPE, err);
         if (st == NULL) {
             return -1;
         }
         sqlite3_bind_int(st, 1, env->type_code[q->type]);
     } else {
-        st = store__stmt(&db->c, ST_HIST_SYSTEM, err);
+        st = store__stmt(db->c, ST_HIST_SYSTEM, err);
         if (st == NULL) {
             return -1;
         }
@@ -68,7 +68,7 @@ store_history(store_db *db, const store_hist_query *q, store_hist_cb cb,
             break;
         }
         if (s != SQLITE_ROW) {
-            store__fail(err, db->c.db, s, "history");
+            store__fail(err, db->c->db, s, "history");
             goto done;
         }
         store_hist_entry e;

@@ -42,10 +42,10 @@ store_query(store_db *db, const fhir_sql *q, store_row_cb cb, void *ctx,
 {
     sqlite3_stmt *st = NULL;
     int rc = -1, s;
-    s = sqlite3_prepare_v3(db->c.db, q->text.data, (int)q->text.len, 0, &st,
+    s = sqlite3_prepare_v3(db->c->db, q->text.data, (int)q->text.len, 0, &st,
                            NULL);
     if (s != SQLITE_OK) {
-        return store__fail(err, db->c.db, s, "search");
+        return store__fail(err, db->c->db, s, "search");
     }
     for (size_t i = 0; i < q->n; i++) {
         const fhir_sqlval *v = &q->vals[i];
@@ -56,7 +56,7 @@ store_query(store_db *db, const fhir_sql *q, store_row_cb cb, void *ctx,
             s = sqlite3_bind_int64(st, (int)i + 1, v->i);
         }
         if (s != SQLITE_OK) {
-            store__fail(err, db->c.db, s, "search");
+            store__fail(err, db->c->db, s, "search");
             goto done;
         }
     }
@@ -67,7 +67,7 @@ store_query(store_db *db, const fhir_sql *q, store_row_cb cb, void *ctx,
         }
     }
     if (s != SQLITE_ROW && s != SQLITE_DONE) {
-        store__fail(err, db->c.db, s, "search");
+        store__fail(err, db->c->db, s, "search");
         goto done;
     }
     rc = 0;
@@ -79,9 +79,12 @@ done:
 int
 store_read_begin(store_db *db, fhir_err *err)
 {
-    int s = sqlite3_exec(db->c.db, "BEGIN", NULL, NULL, NULL);
+    if (db->view) {
+        return 0; /* inside the write transaction already */
+    }
+    int s = sqlite3_exec(db->c->db, "BEGIN", NULL, NULL, NULL);
     if (s != SQLITE_OK) {
-        return store__fail(err, db->c.db, s, "search");
+        return store__fail(err, db->c->db, s, "search");
     }
     return 0;
 }
@@ -89,7 +92,7 @@ store_read_begin(store_db *db, fhir_err *err)
 void
 store_read_end(store_db *db)
 {
-    if (!sqlite3_get_autocommit(db->c.db)) {
-        sqlite3_exec(db->c.db, "COMMIT", NULL, NULL, NULL);
+    if (!db->view && !sqlite3_get_autocommit(db->c->db)) {
+        sqlite3_exec(db->c->db, "COMMIT", NULL, NULL, NULL);
     }
 }

@@ -78,6 +78,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_CNT_TYPE] = "INSERT INTO cnt_type(type, n) VALUES (?1, ?2) "
                     "ON CONFLICT(type) DO UPDATE SET n = n + ?2",
     [ST_COMMIT] = "COMMIT",
+    [ST_REPLAY_GET] = "SELECT digest, response FROM replay "
+                      "WHERE key = ?1 AND at_us >= ?2",
+    [ST_REPLAY_PUT] = "INSERT OR REPLACE INTO replay(key, digest, at_us, "
+                      "response) VALUES (?1, ?2, ?3, ?4)",
+    [ST_REPLAY_PRUNE] = "DELETE FROM replay WHERE at_us < ?1",
 };
 
 /* Migrations: entry N brings a database from user_version N to N + 1. */
@@ -148,6 +153,14 @@ static const char *const migrations[] = {
     "n INTEGER NOT NULL, PRIMARY KEY(type, param)) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO setting SELECT 'reindex', 'needed' "
     "WHERE EXISTS (SELECT 1 FROM resource);",
+
+    /* 3 -> 4: the responses of transactions that carried a
+     * Bundle.identifier, so that a client's retry gets the same answer
+     * instead of running the transaction twice. */
+    "CREATE TABLE IF NOT EXISTS replay(key TEXT PRIMARY KEY, digest TEXT NOT "
+    "NULL, "
+    "at_us INTEGER NOT NULL, response BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS replay_at ON replay(at_us);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -461,12 +474,13 @@ store_db_open(store_db **out, store_env *env, fhir_err *err)
     store_db *db = fhir_xcalloc(1, sizeof(*db));
     *out = NULL;
     db->env = env;
-    if (store__conn_open(&db->c, env, 0, err) != 0) {
+    if (store__conn_open(&db->own, env, 0, err) != 0) {
         free(db);
         return -1;
     }
     /* A read connection never writes; make that a guarantee. */
-    sqlite3_exec(db->c.db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+    db->c = &db->own;
+    sqlite3_exec(db->c->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
     *out = db;
     return 0;
 }
@@ -477,7 +491,7 @@ store_db_close(store_db *db)
     if (db == NULL) {
         return;
     }
-    store__conn_close(&db->c);
+    store__conn_close(&db->own);
     free(db);
 }
 
@@ -539,7 +553,7 @@ int
 store_read(store_res *out, store_db *db, int type, const char *id,
            int64_t version, fhir_err *err)
 {
-    return read_on(out, &db->c, db->env, type, id, version, err);
+    return read_on(out, db->c, db->env, type, id, version, err);
 }
 
 /* ---- writes --------------------------------------------------------- */
@@ -587,6 +601,9 @@ store_tx_begin(store_tx **out, store_env *env, fhir_err *err)
     }
     store_tx *tx = fhir_xcalloc(1, sizeof(*tx));
     tx->env = env;
+    tx->view.env = env;
+    tx->view.c = &env->w;
+    tx->view.view = 1;
     *out = tx;
     return 0;
 }
@@ -634,6 +651,12 @@ store_tx_read(store_res *out, store_tx *tx, int type, const char *id,
               fhir_err *err)
 {
     return read_on(out, &tx->env->w, tx->env, type, id, 0, err);
+}
+
+store_db *
+store_tx_db(store_tx *tx)
+{
+    return &tx->view;
 }
 
 /* The current row of a resource, if any. */
@@ -823,4 +846,65 @@ store_tx_delete(store_del_result *out, store_tx *tx, int type, const char *id,
     out->version = f.version + 1;
     out->updated_us = hid;
     return 0;
+}
+
+/* ---- idempotent transactions ------------------------------------- */
+
+int
+store_tx_replay_get(store_tx *tx, const char *key, int64_t oldest_us,
+                    char **digest, char **resp, size_t *len, fhir_err *err)
+{
+    store_env *env = tx->env;
+    sqlite3_stmt *st = store__stmt(&env->w, ST_REPLAY_GET, err);
+    *digest = NULL;
+    *resp = NULL;
+    *len = 0;
+    if (st == NULL) {
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, oldest_us);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(st, 0);
+        const void *b = sqlite3_column_blob(st, 1);
+        size_t n = (size_t)sqlite3_column_bytes(st, 1);
+        *digest = fhir_xstrdup(d ? d : "");
+        *resp = fhir_xmalloc(n + 1);
+        if (n > 0) {
+            memcpy(*resp, b, n);
+        }
+        (*resp)[n] = '\0';
+        *len = n;
+    }
+    store__done(st);
+    if (s != SQLITE_ROW && s != SQLITE_DONE) {
+        return store__fail(err, env->w.db, s, "replay");
+    }
+    return s == SQLITE_ROW;
+}
+
+int
+store_tx_replay_put(store_tx *tx, const char *key, const char *digest,
+                    const char *resp, size_t len, int64_t oldest_us,
+                    fhir_err *err)
+{
+    store_env *env = tx->env;
+    sqlite3_stmt *st = store__stmt(&env->w, ST_REPLAY_PRUNE, err);
+    if (st == NULL) {
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, oldest_us);
+    if (step_done(st, env, "replay", err) != 0) {
+        return -1;
+    }
+    st = store__stmt(&env->w, ST_REPLAY_PUT, err);
+    if (st == NULL) {
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, fhir_now_us());
+    sqlite3_bind_blob(st, 4, resp, (int)len, SQLITE_STATIC);
+    return step_done(st, env, "replay", err);
 }

@@ -261,6 +261,26 @@ int64_t store_hot_hid(const store_hot *v, int64_t rid);
 int store_hot_date(const store_hot *v, int param, int64_t rid, int64_t *lo,
                    int64_t *hi);
 
+/* A read connection that is the transaction itself: every read function
+ * of this header (store_read, store_history, store_query) then sees the
+ * transaction's own writes; store_read_begin/end do nothing on it. Valid
+ * until the transaction ends. */
+store_db *store_tx_db(store_tx *tx);
+
+/* ---- idempotent transactions ------------------------------------------ */
+
+/* The response kept for transaction `key` (a Bundle.identifier) if it was
+ * stored at or after oldest_us: 1 with *digest and *resp malloc'd (the
+ * caller frees them), 0 when there is none. */
+int store_tx_replay_get(store_tx *tx, const char *key, int64_t oldest_us,
+                        char **digest, char **resp, size_t *len,
+                        fhir_err *err) FHIR_MUST_CHECK;
+/* Keeps `resp` for `key` (replacing an older one) in this transaction,
+ * and forgets every response stored before oldest_us. */
+int store_tx_replay_put(store_tx *tx, const char *key, const char *digest,
+                        const char *resp, size_t len, int64_t oldest_us,
+                        fhir_err *err) FHIR_MUST_CHECK;
+
 /* Reads inside the transaction (sees its own writes). */
 int store_tx_read(store_res *out, store_tx *tx, int type, const char *id,
                   fhir_err *err) FHIR_MUST_CHECK;

@@ -1,7 +1,7 @@
 /* store/store_int.h - what the store's files share: the schema, the
  * connection wrapper with its statement cache, and helpers.
  *
- * Schema (PRAGMA user_version 3; store.c holds the migrations):
+ * Schema (PRAGMA user_version 4; store.c holds the migrations):
  *
  *   rtype(code INTEGER PRIMARY KEY, name TEXT UNIQUE)
  *       resource type names to small codes, so codes never depend on the
@@ -32,6 +32,10 @@
  *       estimates. Keyed by type (rtype.code) because one parameter can
  *       serve several types.
  *   setting(key, value)     e.g. the signature of the indexed definitions
+ *   replay(key, digest, at_us, response)
+ *       the response of each transaction that carried a Bundle.identifier
+ *       (key), with a digest of its request, kept for a window so that a
+ *       retry is answered without running the transaction again.
  */
 #ifndef STORE_STORE_INT_H
 #define STORE_STORE_INT_H
@@ -41,7 +45,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Statements prepared once per connection, by number. */
 enum store_stmt {
@@ -73,6 +77,9 @@ enum store_stmt {
     ST_CNT_PARAM,
     ST_CNT_TYPE,
     ST_COMMIT,
+    ST_REPLAY_GET,
+    ST_REPLAY_PUT,
+    ST_REPLAY_PRUNE,
     ST__COUNT
 };
 
@@ -104,11 +111,14 @@ struct store_env {
 
 struct store_db {
     store_env *env;
-    store_conn c;
+    store_conn *c; /* &own, or the writer's for a transaction's view */
+    store_conn own;
+    int view; /* 1: store_tx_db(); reads join the write transaction */
 };
 
 struct store_tx {
     store_env *env;
+    store_db view; /* store_tx_db() */
 };
 
 /* Opens a connection with the server's pragmas. */

@@ -39,6 +39,18 @@ boot(th_server *s, const char *load, size_t max_body, int max_depth,
     snprintf(defs, sizeof(defs), "%s/profiles/definitions", root());
     srv_config cfg;
     srv_config_init(&cfg);
+    if (s->flags != NULL) {
+        char *argv[32] = {"fhir-server"};
+        int argc = 1;
+        char msg[256];
+        for (; s->flags[argc - 1] != NULL && argc < 31; argc++) {
+            argv[argc] = (char *)s->flags[argc - 1];
+        }
+        if (srv_config_parse(&cfg, argc, argv, msg, sizeof(msg)) != 0) {
+            fprintf(stderr, "harness: bad flags: %s\n", msg);
+            exit(2);
+        }
+    }
     cfg.port = 0;
     cfg.db_path = s->db;
     cfg.definitions = defs;
@@ -69,10 +81,12 @@ boot(th_server *s, const char *load, size_t max_body, int max_depth,
 }
 
 static th_server *
-start(const char *load, size_t max_body, int max_depth, const char *base_url)
+start(const char *load, size_t max_body, int max_depth, const char *base_url,
+      const char *const *flags)
 {
     static int curl_ready;
     th_server *s = calloc(1, sizeof(*s));
+    s->flags = flags;
     if (!curl_ready) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         curl_ready = 1;
@@ -94,19 +108,25 @@ start(const char *load, size_t max_body, int max_depth, const char *base_url)
 th_server *
 th_start_opts(const char *load, size_t max_body, int max_depth)
 {
-    return start(load, max_body, max_depth, NULL);
+    return start(load, max_body, max_depth, NULL, NULL);
 }
 
 th_server *
 th_start(const char *load)
 {
-    return start(load, 0, 0, NULL);
+    return start(load, 0, 0, NULL, NULL);
 }
 
 th_server *
 th_start_base_url(const char *base_url)
 {
-    return start(NULL, 0, 0, base_url);
+    return start(NULL, 0, 0, base_url, NULL);
+}
+
+th_server *
+th_start_flags(const char *const *flags)
+{
+    return start(NULL, 0, 0, NULL, flags);
 }
 
 void

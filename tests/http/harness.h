@@ -12,7 +12,8 @@ typedef struct th_server {
     char base[128]; /* e.g. http://127.0.0.1:41234/fhir */
     char dir[256];  /* temporary directory holding the database */
     char db[300];
-    void *srv; /* srv_server*, NULL for an external server */
+    void *srv;                /* srv_server*, NULL for an external server */
+    const char *const *flags; /* command-line flags it was started with */
 } th_server;
 
 /* Starts the server in-process on 127.0.0.1:0 with a fresh database, or
@@ -24,6 +25,9 @@ th_server *th_start_opts(const char *load, size_t max_body, int max_depth);
 /* Same, with --base-url `base_url`; base stays the loopback address the
  * server is reached at. */
 th_server *th_start_base_url(const char *base_url);
+/* Same, with command-line flags (NULL-terminated, e.g. "--max-body",
+ * "1000", NULL), which must outlive the server. */
+th_server *th_start_flags(const char *const *flags);
 /* Stops an in-process server and starts it again on the same database
  * (with --base-url `base_url`, may be NULL); base changes with the port.
  * Does nothing for an external server. */

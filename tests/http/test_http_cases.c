@@ -35,6 +35,7 @@
  * other.
  */
 #include "tests/http/harness.h"
+#include "fhir/fhir.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -182,55 +183,17 @@ jpath(const cJSON *j, const char *path)
     return j;
 }
 
-static int
-b64_val(int c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+') {
-        return 62;
-    }
-    if (c == '/') {
-        return 63;
-    }
-    return -1;
-}
-
-/* Decodes base64 (padding optional, whitespace skipped); -1 on a bad
- * character. */
+/* Decodes base64 (R4 base64Binary: padded, whitespace skipped); -1 when
+ * it is not base64. */
 static int
 b64_decode(const char *s, char **out, size_t *len)
 {
-    size_t n = strlen(s);
-    unsigned char *b = xmalloc(n / 4 * 3 + 3);
-    unsigned long acc = 0;
-    int bits = 0;
-    size_t k = 0;
-    for (; *s != '\0' && *s != '='; s++) {
-        if (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t') {
-            continue;
-        }
-        int v = b64_val((unsigned char)*s);
-        if (v < 0) {
-            free(b);
-            return -1;
-        }
-        acc = (acc << 6) | (unsigned long)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            b[k++] = (unsigned char)((acc >> bits) & 0xff);
-        }
+    fhir_buf b = FHIR_BUF_INIT;
+    if (fhir_base64_decode(&b, s, strlen(s)) != 0) {
+        fhir_buf_clear(&b);
+        return -1;
     }
-    *out = (char *)b;
-    *len = k;
+    *out = fhir_buf_take(&b, len);
     return 0;
 }
 

@@ -1008,6 +1008,50 @@ fhir_ref__reuse_after_valid(void **state)
     assert_string_equal(r.type, "");
 }
 
+/* ---- base64 ------------------------------------------------------------ */
+
+static char *
+b64(const char *s)
+{
+    fhir_buf b = FHIR_BUF_INIT;
+    if (fhir_base64_decode(&b, s, strlen(s)) != 0) {
+        fhir_buf_clear(&b);
+        return NULL;
+    }
+    return fhir_buf_take(&b, NULL);
+}
+
+static void
+fhir_base64__rfc4648_vectors(void **state)
+{
+    (void)state;
+    static const char *const v[][2] = {{"", ""},
+                                       {"Zg==", "f"},
+                                       {"Zm8=", "fo"},
+                                       {"Zm9v", "foo"},
+                                       {"Zm9vYg==", "foob"},
+                                       {"Zm9vYmE=", "fooba"},
+                                       {"Zm9vYmFy", "foobar"},
+                                       {"Zm9v\nYmFy", "foobar"}};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        char *got = b64(v[i][0]);
+        assert_non_null(got);
+        assert_string_equal(got, v[i][1]);
+        free(got);
+    }
+}
+
+static void
+fhir_base64__invalid(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "Zg", "Zg=", "Z===", "Zm9v!", "Zg==Zg==", "=Zg="};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_null(b64(bad[i]));
+    }
+}
+
 int
 main(void)
 {
@@ -1074,6 +1118,8 @@ main(void)
         cmocka_unit_test(fhir_ref__null_is_invalid),
         cmocka_unit_test(fhir_ref__invalid_zeroes_out),
         cmocka_unit_test(fhir_ref__reuse_after_valid),
+        cmocka_unit_test(fhir_base64__rfc4648_vectors),
+        cmocka_unit_test(fhir_base64__invalid),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -306,7 +306,7 @@ store_env__open_creates_schema(void **state)
     sqlite3_stmt *st = NULL;
 
     assert_int_equal(store_env_is_empty(f->env), 1);
-    assert_int_equal(pragma_user_version(f->path), 3); /* schema version */
+    assert_int_equal(pragma_user_version(f->path), 4); /* schema version */
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL),
                      SQLITE_OK);
     assert_int_equal(
@@ -334,7 +334,7 @@ store_env__reopen_keeps_data(void **state)
     put_task(f, "t1", "requested", &first);
     close_env(f);
     assert_int_equal(open_env(f), 0);
-    assert_int_equal(pragma_user_version(f->path), 3);
+    assert_int_equal(pragma_user_version(f->path), 4);
     assert_int_equal(store_env_is_empty(f->env), 0);
     assert_int_equal(store_read(&res, f->db, f->task, "t1", 0, &err), 0);
     assert_int_equal(res.version, 1);
@@ -460,7 +460,7 @@ store_env__migrates_schema_1(void **state)
     sqlite3_close(db);
     o.path = p;
     assert_int_equal(store_env_open(&env, &o, &err), 0);
-    assert_int_equal(pragma_user_version(p), 3);
+    assert_int_equal(pragma_user_version(p), 4);
     assert_int_equal(store_setting_get(&v, env, "reindex", &err), 0);
     assert_non_null(v);
     free(v);
@@ -537,7 +537,7 @@ store_env__migrates_schema_2_counts_per_type(void **state)
     sqlite3_close(db);
 
     assert_int_equal(open_env(f), 0);
-    assert_int_equal(pragma_user_version(f->path), 3);
+    assert_int_equal(pragma_user_version(f->path), 4);
     assert_int_equal(db_int(f->path, "SELECT count(*) FROM cnt_token"), 0);
     assert_int_equal(store_setting_get(&v, f->env, "reindex", &err), 0);
     assert_non_null(v);
@@ -917,6 +917,79 @@ store_tx__rollback_leaves_nothing(void **state)
     assert_int_equal(store_tx_read(&res, tx, f->task, "t1", &err), -1);
     assert_int_equal(err.issue, FHIR_ISSUE_NOT_FOUND);
     store_tx_rollback(tx);
+}
+
+/* store_tx_db(): reads through the transaction see its writes, the read
+ * brackets do nothing there, and a rollback takes everything back. */
+static void
+store_tx__view_reads_own_writes(void **state)
+{
+    struct fixture *f = *state;
+    store_tx *tx = NULL;
+    store_put_result r;
+    store_res res;
+    fhir_err err = FHIR_ERR_INIT;
+    cJSON *t = task_new("requested");
+    store_put in = {f->task, "t1", t, 0, 0, STORE_METHOD_PUT, NULL};
+
+    assert_int_equal(store_tx_begin(&tx, f->env, &err), 0);
+    assert_int_equal(store_tx_put(&r, tx, &in, &err), 0);
+    free(r.body);
+    store_db *v = store_tx_db(tx);
+    assert_int_equal(store_read_begin(v, &err), 0);
+    assert_int_equal(store_read(&res, v, f->task, "t1", 0, &err), 0);
+    assert_int_equal(res.version, 1);
+    store_res_clear(&res);
+    store_read_end(v); /* must not commit the write transaction */
+    /* The other connections do not see it yet. */
+    assert_not_found(f->db, f->task, "t1", 0);
+    store_tx_rollback(tx);
+    cJSON_Delete(t);
+    assert_not_found(f->db, f->task, "t1", 0);
+}
+
+/* The replay table: a kept response is found within its window, not
+ * before it, and not after a rollback. */
+static void
+store_tx__replay_keeps_responses(void **state)
+{
+    struct fixture *f = *state;
+    store_tx *tx = NULL;
+    fhir_err err = FHIR_ERR_INIT;
+    char *digest = NULL, *resp = NULL;
+    size_t len = 0;
+
+    assert_int_equal(store_tx_begin(&tx, f->env, &err), 0);
+    assert_int_equal(
+        store_tx_replay_get(tx, "s|1", 0, &digest, &resp, &len, &err), 0);
+    assert_null(resp);
+    assert_int_equal(
+        store_tx_replay_put(tx, "s|1", "d1", "{\"a\":1}", 7, 0, &err), 0);
+    store_tx_rollback(tx);
+    assert_int_equal(store_tx_begin(&tx, f->env, &err), 0);
+    assert_int_equal(
+        store_tx_replay_get(tx, "s|1", 0, &digest, &resp, &len, &err), 0);
+    assert_int_equal(
+        store_tx_replay_put(tx, "s|1", "d1", "{\"a\":1}", 7, 0, &err), 0);
+    assert_int_equal(store_tx_commit(tx, &err), 0);
+
+    assert_int_equal(store_tx_begin(&tx, f->env, &err), 0);
+    assert_int_equal(
+        store_tx_replay_get(tx, "s|1", 0, &digest, &resp, &len, &err), 1);
+    assert_string_equal(digest, "d1");
+    assert_int_equal(len, 7);
+    assert_string_equal(resp, "{\"a\":1}");
+    free(digest);
+    free(resp);
+    /* Older than the window: not found, and pruned by the next put. */
+    int64_t later = fhir_now_us() + 1000000;
+    assert_int_equal(
+        store_tx_replay_get(tx, "s|1", later, &digest, &resp, &len, &err), 0);
+    assert_int_equal(store_tx_replay_put(tx, "s|2", "d2", "{}", 2, later, &err),
+                     0);
+    assert_int_equal(
+        store_tx_replay_get(tx, "s|1", 0, &digest, &resp, &len, &err), 0);
+    assert_int_equal(store_tx_commit(tx, &err), 0);
 }
 
 static void
@@ -1441,6 +1514,8 @@ main(void)
         T(store_tx__delete_if_match),
         T(store_tx__update_after_delete_is_created),
         T(store_tx__rollback_leaves_nothing),
+        T(store_tx__view_reads_own_writes),
+        T(store_tx__replay_keeps_responses),
         T(store_tx__rollback_of_update_keeps_old_version),
         T(store_tx__many_writes_in_one_tx),
         T(store_tx__last_updated_strictly_increasing),
