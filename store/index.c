@@ -86,6 +86,9 @@ step(store_env *env, sqlite3_stmt *st, fhir_err *err)
 static int
 sys_id(int64_t *out, store_env *env, const char *uri, fhir_err *err)
 {
+    if (store__sys_get(env, uri, out)) {
+        return 0;
+    }
     sqlite3_stmt *st = store__stmt(&env->w, ST_SYS_FIND, err);
     if (st == NULL) {
         return -1;
@@ -93,8 +96,10 @@ sys_id(int64_t *out, store_env *env, const char *uri, fhir_err *err)
     sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
+        /* Not in the cache, so not created by this transaction. */
         *out = sqlite3_column_int64(st, 0);
         store__done(st);
+        store__sys_put(env, uri, *out, 0);
         return 0;
     }
     store__done(st);
@@ -110,6 +115,7 @@ sys_id(int64_t *out, store_env *env, const char *uri, fhir_err *err)
         return -1;
     }
     *out = sqlite3_last_insert_rowid(env->w.db);
+    store__sys_put(env, uri, *out, 1);
     store__hot_note_sys(env, *out, uri);
     return 0;
 }
@@ -181,11 +187,11 @@ insert_row(store_env *env, int64_t rid, const fhir_row *r, int64_t sys,
     return step(env, st, err);
 }
 
-/* Applies +1 / -1 for keys only in `now` / only in `before`, to the
- * counts of type code `tcode`. */
-static int
-count_diff(store_env *env, enum store_stmt which, int tcode,
-           struct keys *before, struct keys *now, fhir_err *err)
+/* Adds +1 / -1 for keys only in `now` / only in `before` to the pending
+ * counts (kind as store__count_add) of type code `tcode`. */
+static void
+count_diff(store_env *env, int kind, int tcode, struct keys *before,
+           struct keys *now)
 {
     size_t i = 0, j = 0;
     keys_sort_unique(before);
@@ -207,27 +213,9 @@ count_diff(store_env *env, enum store_stmt which, int tcode,
             continue;
         }
         k = d < 0 ? &before->v[i++] : &now->v[j++];
-        sqlite3_stmt *st = store__stmt(&env->w, which, err);
-        if (st == NULL) {
-            return -1;
-        }
-        sqlite3_bind_int(st, 1, tcode);
-        sqlite3_bind_int(st, 2, k->param);
-        if (which == ST_CNT_TOKEN) {
-            sqlite3_bind_int64(st, 3, k->sys);
-            sqlite3_bind_text(st, 4, k->code, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 5, d);
-        } else if (which == ST_CNT_REF) {
-            sqlite3_bind_text(st, 3, k->code, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 4, d);
-        } else {
-            sqlite3_bind_int(st, 3, d);
-        }
-        if (step(env, st, err) != 0) {
-            return -1;
-        }
+        store__count_add(env, kind, tcode, k->param, kind == 0 ? k->sys : 0,
+                         kind <= 1 ? k->code : NULL, d);
     }
-    return 0;
 }
 
 /* Tells the hot index what the rows of rid became (references with
@@ -266,7 +254,7 @@ hot_note(store_env *env, int64_t rid, int type, int live,
 
 int
 store__rows_write(store_env *env, int64_t rid, int type, const fhir_rows *rows,
-                  int live_delta, fhir_err *err)
+                  int live_delta, int had_rows, fhir_err *err)
 {
     static const enum store_stmt dels[] = {ST_DEL_TOKEN, ST_DEL_STRING,
                                            ST_DEL_DATE, ST_DEL_REF, ST_DEL_URI};
@@ -276,7 +264,7 @@ store__rows_write(store_env *env, int64_t rid, int type, const fhir_rows *rows,
     int tcode = env->type_code[type];
     int rc = -1;
 
-    for (size_t i = 0; i < sizeof(dels) / sizeof(dels[0]); i++) {
+    for (size_t i = 0; had_rows && i < sizeof(dels) / sizeof(dels[0]); i++) {
         struct keys *counted = dels[i] == ST_DEL_TOKEN ? &old_tok
                                : dels[i] == ST_DEL_REF ? &old_ref
                                                        : NULL;
@@ -301,25 +289,15 @@ store__rows_write(store_env *env, int64_t rid, int type, const fhir_rows *rows,
             keys_add(&new_ref, a, r->param, 0, r->code);
         }
     }
-    if (count_diff(env, ST_CNT_TOKEN, tcode, &old_tok, &new_tok, err) != 0 ||
-        count_diff(env, ST_CNT_REF, tcode, &old_ref, &new_ref, err) != 0 ||
-        count_diff(env, ST_CNT_PARAM, tcode, &old_par, &new_par, err) != 0) {
-        goto done;
-    }
+    count_diff(env, 0, tcode, &old_tok, &new_tok);
+    count_diff(env, 1, tcode, &old_ref, &new_ref);
+    count_diff(env, 2, tcode, &old_par, &new_par);
     if (hot_note(env, rid, type, live_delta != -1, &old_tok, &old_ref, &new_tok,
                  &new_ref, &new_par, rows, a) != 0) {
         goto done;
     }
     if (live_delta != 0) {
-        sqlite3_stmt *st = store__stmt(&env->w, ST_CNT_TYPE, err);
-        if (st == NULL) {
-            goto done;
-        }
-        sqlite3_bind_int(st, 1, tcode);
-        sqlite3_bind_int(st, 2, live_delta);
-        if (step(env, st, err) != 0) {
-            goto done;
-        }
+        store__count_add(env, 3, tcode, 0, 0, NULL, live_delta);
     }
     rc = 0;
 done:
@@ -459,7 +437,7 @@ store_reindex(store_env *env, store_rows_fn fn, void *ctx, int64_t *count,
             fhir_arena *a = fhir_arena_new();
             fhir_rows rows = {NULL, 0, 0};
             fn(ctx, type, body, len, &rows, a);
-            int w = store__rows_write(env, rid, type, &rows, 0, err);
+            int w = store__rows_write(env, rid, type, &rows, 0, 0, err);
             fhir_arena_free(a);
             if (w != 0) {
                 goto fail;

@@ -42,6 +42,10 @@ store_query(store_db *db, const fhir_sql *q, store_row_cb cb, void *ctx,
 {
     sqlite3_stmt *st = NULL;
     int rc = -1, s;
+    /* Inside a write transaction the counts must include its writes. */
+    if (db->view && store__counts_flush(db->env, err) != 0) {
+        return -1;
+    }
     s = sqlite3_prepare_v3(db->c->db, q->text.data, (int)q->text.len, 0, &st,
                            NULL);
     if (s != SQLITE_OK) {

@@ -376,9 +376,20 @@ done:
     return rc;
 }
 
+/* Process-wide SQLite settings, before its first use: no memory
+ * statistics, whose global mutex every allocation of every connection
+ * would otherwise take. */
+static void
+sqlite_setup(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 store_env_open(store_env **out, const store_opts *opts, fhir_err *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_setup);
     store_env *env = fhir_xcalloc(1, sizeof(*env));
     int64_t last = 0;
     *out = NULL;
@@ -417,6 +428,7 @@ store_env_close(store_env *env)
     }
     store__conn_close(&env->w);
     store__hot_free(env);
+    store__pending_free(env);
     pthread_mutex_destroy(&env->wlock);
     free(env->path);
     free(env);
@@ -613,7 +625,9 @@ store_tx_commit(store_tx *tx, fhir_err *err)
 {
     store_env *env = tx->env;
     int rc = -1;
-    sqlite3_stmt *st = store__stmt(&env->w, ST_COMMIT, err);
+    sqlite3_stmt *st = store__counts_flush(env, err) == 0
+                           ? store__stmt(&env->w, ST_COMMIT, err)
+                           : NULL;
     if (st != NULL) {
         int s = sqlite3_step(st);
         store__done(st);
@@ -629,6 +643,7 @@ store_tx_commit(store_tx *tx, fhir_err *err)
     } else {
         store__hot_apply(env); /* durable now: searches may see it */
     }
+    store__pending_end(env, rc == 0);
     pthread_mutex_unlock(&env->wlock);
     free(tx);
     return rc;
@@ -642,6 +657,7 @@ store_tx_rollback(store_tx *tx)
     }
     rollback_open(tx->env);
     store__hot_discard(tx->env);
+    store__pending_end(tx->env, 0);
     pthread_mutex_unlock(&tx->env->wlock);
     free(tx);
 }
@@ -801,7 +817,7 @@ store_tx_put(store_put_result *out, store_tx *tx, const store_put *in,
     if (write_version(&f, tx, in->type, in->id, version, hid, in->method,
                       b.data, b.len, err) != 0 ||
         store__rows_write(tx->env, f.rid, in->type, in->rows, was_live ? 0 : 1,
-                          err) != 0) {
+                          was_live, err) != 0) {
         fhir_buf_clear(&b);
         return -1;
     }
@@ -840,7 +856,7 @@ store_tx_delete(store_del_result *out, store_tx *tx, int type, const char *id,
     int64_t hid = next_time(tx->env);
     if (write_version(&f, tx, type, id, f.version + 1, hid, STORE_METHOD_DELETE,
                       NULL, 0, err) != 0 ||
-        store__rows_write(tx->env, f.rid, type, NULL, -1, err) != 0) {
+        store__rows_write(tx->env, f.rid, type, NULL, -1, 1, err) != 0) {
         return -1;
     }
     out->version = f.version + 1;

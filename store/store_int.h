@@ -97,9 +97,11 @@ typedef struct store__key {
 } store__key;
 
 typedef struct store__hot store__hot;
+typedef struct store__pending store__pending;
 
 struct store_env {
     store__hot *hot;
+    store__pending *pending; /* pending.c, guarded by wlock */
     store_opts opts;
     char *path;
     pthread_mutex_t wlock; /* serialises write transactions */
@@ -134,9 +136,24 @@ int store__fail(fhir_err *err, sqlite3 *db, int rc, const char *what);
 /* Replaces the index rows of resource `rid` (of served type `type`) by
  * `rows` (NULL or empty: none, as for a delete) and keeps the counts;
  * `live_delta` is +1 when the resource becomes live, -1 when it is
- * deleted, else 0. Runs inside the open write transaction. */
+ * deleted, else 0; `had_rows` 0 when it is known to have none yet (new,
+ * deleted, or wiped for a reindex). Runs inside the open write
+ * transaction. */
 int store__rows_write(store_env *env, int64_t rid, int type,
-                      const fhir_rows *rows, int live_delta, fhir_err *err);
+                      const fhir_rows *rows, int live_delta, int had_rows,
+                      fhir_err *err);
+/* pending.c: count deltas summed in memory until store__counts_flush()
+ * writes them (kind 0 token, 1 reference, 2 parameter, 3 type); token
+ * system numbers cached (store__sys_put with pending 1 for one created
+ * by the open transaction); store__pending_end() after a commit (1) or
+ * rollback (0). All under the writer lock. */
+void store__count_add(store_env *env, int kind, int tcode, int param,
+                      int64_t sys, const char *code, int64_t delta);
+int store__counts_flush(store_env *env, fhir_err *err);
+int store__sys_get(store_env *env, const char *uri, int64_t *id);
+void store__sys_put(store_env *env, const char *uri, int64_t id, int pending);
+void store__pending_end(store_env *env, int committed);
+void store__pending_free(store_env *env);
 /* hot.c: the in-memory sets. store__hot_note records one resource's
  * change in the open write transaction (old and new token and reference
  * keys, the parameters it has rows for, its date rows; live 0 for a

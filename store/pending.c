@@ -1,0 +1,284 @@
+/* store/pending.c - what a write transaction keeps in memory until it
+ * ends: the changes to the planner's counts, and the token systems'
+ * numbers.
+ *
+ * A resource with 25 index rows would otherwise run 25 count upserts, and
+ * a 1,000-entry Bundle 25,000 of them, nearly all on the same few keys
+ * (status=completed, the performer types). Summing the deltas per key and
+ * writing them once, just before COMMIT (or before the transaction's own
+ * queries read the counts), does the same work in a few hundred
+ * statements. Token systems are few and looked up for every token row, so
+ * their numbers are kept in memory; those created by the open
+ * transaction are forgotten if it rolls back.
+ */
+#include "store/store.h"
+#include "store/store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a small open-addressing hash of string-ish keys --------------------- */
+
+typedef struct pend_cnt {
+    int kind; /* 0 token, 1 reference, 2 parameter, 3 type */
+    int tcode, param;
+    int64_t sys;
+    char *code; /* NULL for parameter and type counts */
+    int64_t delta;
+} pend_cnt;
+
+typedef struct sys_ent {
+    char *uri;
+    int64_t id;
+    int pending; /* created by the open transaction */
+} sys_ent;
+
+struct store__pending {
+    pend_cnt *cnt;
+    size_t ncnt, capcnt;
+    size_t *cslot; /* index + 1 into cnt, 0 empty */
+    size_t ncslot;
+    sys_ent *sys;
+    size_t nsys, capsys;
+    size_t *sslot;
+    size_t nsslot;
+};
+
+static uint64_t
+hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static uint64_t
+cnt_hash(int kind, int tcode, int param, int64_t sys, const char *code)
+{
+    uint64_t h = 1469598103934665603ULL;
+    int f[3] = {kind, tcode, param};
+    h = hash_bytes(h, f, sizeof(f));
+    h = hash_bytes(h, &sys, sizeof(sys));
+    return code ? hash_bytes(h, code, strlen(code)) : h;
+}
+
+static int
+cnt_same(const pend_cnt *c, int kind, int tcode, int param, int64_t sys,
+         const char *code)
+{
+    return c->kind == kind && c->tcode == tcode && c->param == param &&
+           c->sys == sys &&
+           (c->code == NULL ? code == NULL
+                            : code != NULL && strcmp(c->code, code) == 0);
+}
+
+/* Rebuilds a slot table of 2x the entries' count rounded to a power of 2. */
+static void
+rehash(size_t **slot, size_t *nslot, size_t n,
+       uint64_t (*h)(const void *, size_t), const void *v)
+{
+    size_t want = 16;
+    while (want < n * 2 + 2) {
+        want *= 2;
+    }
+    free(*slot);
+    *slot = fhir_xcalloc(want, sizeof(size_t));
+    *nslot = want;
+    for (size_t i = 0; i < n; i++) {
+        size_t s = (size_t)h(v, i) & (want - 1);
+        while ((*slot)[s] != 0) {
+            s = (s + 1) & (want - 1);
+        }
+        (*slot)[s] = i + 1;
+    }
+}
+
+static uint64_t
+cnt_hash_at(const void *v, size_t i)
+{
+    const pend_cnt *c = (const pend_cnt *)v + i;
+    return cnt_hash(c->kind, c->tcode, c->param, c->sys, c->code);
+}
+
+static uint64_t
+sys_hash(const char *uri)
+{
+    return hash_bytes(1469598103934665603ULL, uri, strlen(uri));
+}
+
+static uint64_t
+sys_hash_at(const void *v, size_t i)
+{
+    return sys_hash(((const sys_ent *)v)[i].uri);
+}
+
+static store__pending *
+pending(store_env *env)
+{
+    if (env->pending == NULL) {
+        env->pending = fhir_xcalloc(1, sizeof(store__pending));
+    }
+    return env->pending;
+}
+
+void
+store__pending_free(store_env *env)
+{
+    store__pending *p = env->pending;
+    if (p == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < p->ncnt; i++) {
+        free(p->cnt[i].code);
+    }
+    for (size_t i = 0; i < p->nsys; i++) {
+        free(p->sys[i].uri);
+    }
+    free(p->cnt);
+    free(p->cslot);
+    free(p->sys);
+    free(p->sslot);
+    free(p);
+    env->pending = NULL;
+}
+
+/* ---- counts ------------------------------------------------------------ */
+
+void
+store__count_add(store_env *env, int kind, int tcode, int param, int64_t sys,
+                 const char *code, int64_t delta)
+{
+    store__pending *p = pending(env);
+    if (p->ncnt * 2 + 2 > p->ncslot) {
+        rehash(&p->cslot, &p->ncslot, p->ncnt, cnt_hash_at, p->cnt);
+    }
+    size_t s =
+        (size_t)cnt_hash(kind, tcode, param, sys, code) & (p->ncslot - 1);
+    while (p->cslot[s] != 0) {
+        pend_cnt *c = &p->cnt[p->cslot[s] - 1];
+        if (cnt_same(c, kind, tcode, param, sys, code)) {
+            c->delta += delta;
+            return;
+        }
+        s = (s + 1) & (p->ncslot - 1);
+    }
+    if (p->ncnt == p->capcnt) {
+        p->capcnt = p->capcnt ? p->capcnt * 2 : 64;
+        p->cnt = fhir_xrealloc(p->cnt, p->capcnt * sizeof(*p->cnt));
+    }
+    p->cnt[p->ncnt] = (pend_cnt){
+        kind, tcode, param, sys, code ? fhir_xstrdup(code) : NULL, delta};
+    p->cslot[s] = ++p->ncnt;
+}
+
+static void
+counts_clear(store__pending *p)
+{
+    for (size_t i = 0; i < p->ncnt; i++) {
+        free(p->cnt[i].code);
+    }
+    p->ncnt = 0;
+    if (p->cslot != NULL) {
+        memset(p->cslot, 0, p->ncslot * sizeof(size_t));
+    }
+}
+
+int
+store__counts_flush(store_env *env, fhir_err *err)
+{
+    static const enum store_stmt which[] = {ST_CNT_TOKEN, ST_CNT_REF,
+                                            ST_CNT_PARAM, ST_CNT_TYPE};
+    store__pending *p = env->pending;
+    int rc = 0;
+    for (size_t i = 0; p != NULL && i < p->ncnt && rc == 0; i++) {
+        const pend_cnt *c = &p->cnt[i];
+        if (c->delta == 0) {
+            continue;
+        }
+        sqlite3_stmt *st = store__stmt(&env->w, which[c->kind], err);
+        if (st == NULL) {
+            rc = -1;
+            break;
+        }
+        int k = 1;
+        sqlite3_bind_int(st, k++, c->tcode);
+        if (c->kind != 3) {
+            sqlite3_bind_int(st, k++, c->param);
+        }
+        if (c->kind == 0) {
+            sqlite3_bind_int64(st, k++, c->sys);
+        }
+        if (c->kind <= 1) {
+            sqlite3_bind_text(st, k++, c->code, -1, SQLITE_STATIC);
+        }
+        sqlite3_bind_int64(st, k, c->delta);
+        int s = sqlite3_step(st);
+        store__done(st);
+        if (s != SQLITE_DONE) {
+            rc = store__fail(err, env->w.db, s, "counts");
+        }
+    }
+    if (p != NULL) {
+        counts_clear(p);
+    }
+    return rc;
+}
+
+/* ---- token systems ------------------------------------------------------ */
+
+int
+store__sys_get(store_env *env, const char *uri, int64_t *id)
+{
+    store__pending *p = pending(env);
+    if (p->nsslot == 0) {
+        return 0;
+    }
+    size_t s = (size_t)sys_hash(uri) & (p->nsslot - 1);
+    while (p->sslot[s] != 0) {
+        const sys_ent *e = &p->sys[p->sslot[s] - 1];
+        if (strcmp(e->uri, uri) == 0) {
+            *id = e->id;
+            return 1;
+        }
+        s = (s + 1) & (p->nsslot - 1);
+    }
+    return 0;
+}
+
+void
+store__sys_put(store_env *env, const char *uri, int64_t id, int pending_tx)
+{
+    store__pending *p = pending(env);
+    if (p->nsys == p->capsys) {
+        p->capsys = p->capsys ? p->capsys * 2 : 32;
+        p->sys = fhir_xrealloc(p->sys, p->capsys * sizeof(*p->sys));
+    }
+    p->sys[p->nsys++] = (sys_ent){fhir_xstrdup(uri), id, pending_tx};
+    rehash(&p->sslot, &p->nsslot, p->nsys, sys_hash_at, p->sys);
+}
+
+void
+store__pending_end(store_env *env, int committed)
+{
+    store__pending *p = env->pending;
+    if (p == NULL) {
+        return;
+    }
+    counts_clear(p);
+    size_t w = 0;
+    for (size_t i = 0; i < p->nsys; i++) {
+        if (p->sys[i].pending && !committed) {
+            free(p->sys[i].uri);
+            continue;
+        }
+        p->sys[i].pending = 0;
+        p->sys[w++] = p->sys[i];
+    }
+    if (w != p->nsys) {
+        p->nsys = w;
+        rehash(&p->sslot, &p->nsslot, p->nsys, sys_hash_at, p->sys);
+    }
+}
