@@ -294,6 +294,17 @@ resolve(bundle_ctx *b, const entry *en, int type, const char *qs, size_t max,
     return 0;
 }
 
+/* Orders entries by the resource they write (type, id). */
+static int
+cmp_target(const void *x, const void *y)
+{
+    const entry *a = *(entry *const *)x, *b = *(entry *const *)y;
+    if (a->type != b->type) {
+        return a->type < b->type ? -1 : 1;
+    }
+    return strcmp(a->id, b->id);
+}
+
 /* Turns the conditional entries into plain ones and gives every write
  * entry its Type/id, before anything is written. */
 static int
@@ -394,17 +405,25 @@ resolve_entries(bundle_ctx *b)
         }
     }
     /* Two entries for one resource: R4 http.html#trules. */
+    entry **by = fhir_arena_alloc(r->a, (b->n + 1) * sizeof(entry *));
+    size_t nby = 0;
     for (size_t i = 0; i < b->n; i++) {
-        for (size_t k = i + 1; k < b->n && b->e[i].id != NULL; k++) {
-            if (b->e[k].id != NULL && b->e[k].type == b->e[i].type &&
-                strcmp(b->e[k].id, b->e[i].id) == 0) {
-                return fail_at(b, &b->e[k], FHIR_ISSUE_DUPLICATE, 400,
-                               "Another entry of the transaction is for the "
-                               "same resource (%s)",
-                               fhir_arena_printf(r->a, "%s/%s",
-                                                 fhir_type_name(b->e[k].type),
-                                                 b->e[k].id));
-            }
+        if (b->e[i].id != NULL) {
+            by[nby++] = &b->e[i];
+        }
+    }
+    if (nby > 1) {
+        qsort(by, nby, sizeof(entry *), cmp_target);
+    }
+    for (size_t i = 1; i < nby; i++) {
+        if (cmp_target(&by[i - 1], &by[i]) == 0) {
+            entry *later = by[i]->index > by[i - 1]->index ? by[i] : by[i - 1];
+            return fail_at(b, later, FHIR_ISSUE_DUPLICATE, 400,
+                           "Another entry of the transaction is for the "
+                           "same resource (%s)",
+                           fhir_arena_printf(r->a, "%s/%s",
+                                             fhir_type_name(later->type),
+                                             later->id));
         }
     }
     return 0;
