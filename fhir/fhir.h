@@ -326,12 +326,13 @@ void fhir_sql_clear(fhir_sql *q);
  * parentheses, where(expr), exists(), empty(), not(), first(),
  * ofType(T), as T / as(T), is T / is(T), resolve() (yields the type named
  * by a Reference's reference string, for `resolve() is Patient`),
- * extension('url'), =, !=, and, or, string and boolean literals, $this.
- * Anything else fails to compile, so an unsupported expression is
- * reported at start-up. Result items point into the resource or the
- * compiled path: valid while both live. Computed booleans have type
- * "boolean". Resetting a result's n to 0 and reusing it avoids
- * allocation. */
+ * extension('url'), =, !=, and, or, string and boolean literals, $this,
+ * and indexers with an integer literal ("Task.input[1].value"; other index
+ * expressions are not supported). Anything else fails to compile, so an
+ * unsupported expression is reported at start-up. Result items point into the
+ * resource or the compiled path: valid while both live. Computed booleans have
+ * type "boolean". Resetting a result's n to 0 and reusing it avoids allocation.
+ */
 
 typedef struct fhir_path fhir_path;
 
