@@ -20,6 +20,7 @@
  * (strings, numbers, booleans); dates are compared as their strings.
  */
 #include "fhir/fhir.h"
+#include "fhir/fhir_int.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -399,9 +400,9 @@ resource_is(const char *rt, const char *want)
 }
 
 /* The type a choice element's JSON name suffix ("DateTime") stands for
- * ("dateTime"), or NULL. */
-static const char *
-choice_type(const char *suffix)
+ * ("dateTime"), or NULL (declared in fhir_int.h for fhir/patch.c). */
+const char *
+fhir__choice_type(const char *suffix)
 {
     if (suffix[0] < 'A' || suffix[0] > 'Z') {
         return NULL;
@@ -1471,7 +1472,7 @@ push_member(fhir_path_result *r, const cJSON *obj, const char *name, size_t len)
         if (c->string == NULL || strncmp(c->string, name, len) != 0) {
             continue;
         }
-        t = choice_type(c->string + len);
+        t = fhir__choice_type(c->string + len);
         if (t != NULL) {
             push_value(r, c, t);
         }
