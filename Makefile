@@ -32,7 +32,7 @@ DEB_PKGS = gcc make pkg-config libcivetweb-dev libcjson-dev libsqlite3-dev \
 
 # ---- sources ----------------------------------------------------------
 FHIR_SRC     = fhir/err.c fhir/mem.c fhir/json.c fhir/types.c fhir/time.c \
-               fhir/build.c fhir/text.c fhir/fhirpath.c
+               fhir/build.c fhir/text.c fhir/fhirpath.c fhir/patch.c
 PROFILES_SRC = profiles/profiles.c
 SEARCH_SRC   = search/query.c search/registry.c search/index.c search/plan.c search/hot.c \
                search/match.c
@@ -52,7 +52,7 @@ UNIT_TESTS = tests/unit/test_fhir_json tests/unit/test_fhir_misc tests/unit/test
              tests/unit/test_store tests/unit/test_profiles \
              tests/unit/test_search_query tests/unit/test_fhir_text \
              tests/unit/test_fhir_path tests/unit/test_search_index \
-             tests/unit/test_search_plan
+             tests/unit/test_search_plan tests/unit/test_fhir_patch
 HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
              tests/http/test_http_search tests/http/test_http_exchange \
              tests/http/test_http_process

@@ -332,12 +332,13 @@ void fhir_sql_clear(fhir_sql *q);
  * parentheses, where(expr), exists(), empty(), not(), first(),
  * ofType(T), as T / as(T), is T / is(T), resolve() (yields the type named
  * by a Reference's reference string, for `resolve() is Patient`),
- * extension('url'), =, !=, and, or, string and boolean literals, $this.
- * Anything else fails to compile, so an unsupported expression is
- * reported at start-up. Result items point into the resource or the
- * compiled path: valid while both live. Computed booleans have type
- * "boolean". Resetting a result's n to 0 and reusing it avoids
- * allocation. */
+ * extension('url'), =, !=, and, or, string and boolean literals, $this,
+ * and indexers with an integer literal ("Task.input[1].value"; other index
+ * expressions are not supported). Anything else fails to compile, so an
+ * unsupported expression is reported at start-up. Result items point into the
+ * resource or the compiled path: valid while both live. Computed booleans have
+ * type "boolean". Resetting a result's n to 0 and reusing it avoids allocation.
+ */
 
 typedef struct fhir_path fhir_path;
 
@@ -368,6 +369,86 @@ void fhir_path_free(fhir_path *p);
 void fhir_path_eval(fhir_path_result *out, const fhir_path *p,
                     const cJSON *res);
 void fhir_path_result_clear(fhir_path_result *r);
+
+/* ------------------------------------------------------------------ */
+/* Patch (fhir/patch.c): the two PATCH formats FHIR R4 accepts
+ * (http.html#patch), applied to a resource held as a cJSON tree. Both are
+ * all-or-nothing: they work on a copy and swap it in only when every
+ * operation succeeded, so on failure the document is unchanged. Errors
+ * name the failing operation by its position, counted from 0
+ * ("operation 3 (replace): path /status not found"):
+ *   invalid (400)     the patch document is malformed: wrong shape, an
+ *                     unknown operation or type, a missing member or
+ *                     part, bad JSON Pointer syntax, a FHIRPath that does
+ *                     not compile (not-supported, 400, outside the
+ *                     subset above);
+ *   processing (422)  a well-formed operation cannot be applied to this
+ *                     document: target not found, index out of range,
+ *                     `test` failed, a FHIRPath selecting no element or
+ *                     several where one is needed, a move into the moved
+ *                     value's own child.
+ * Neither checks the result against the resource's definition; the
+ * caller validates the patched resource. Primitive extensions (the
+ * `_name` twins of R4 json.html#primitive) are not kept in step. */
+
+/* RFC 6902 JSON Patch. `ops` is the parsed patch document, an array of
+ * operation objects (add, remove, replace, move, copy, test) with JSON
+ * Pointer (RFC 6901) paths; "" is the whole document, which replace, add,
+ * move and copy may overwrite (remove may not). `test` compares as JSON:
+ * numbers by value, object members in any order. Values are copied. */
+int fhir_patch_json(cJSON *doc, const cJSON *ops,
+                    fhir_err *err) FHIR_MUST_CHECK;
+
+/* What FHIRPath Patch needs from the resource definitions to write an
+ * element the way the JSON format wants it, without fhir/ depending on
+ * profiles/. Bits returned by fhir_patch_schema.elem: FHIR_ELEM_LIST, the
+ * element repeats (max > 1) so it is always a JSON array; FHIR_ELEM_CHOICE,
+ * it is name[x] so its JSON name takes the value's type ("occurrence" and
+ * a valueDateTime give "occurrenceDateTime"). */
+#define FHIR_ELEM_LIST 1u
+#define FHIR_ELEM_CHOICE 2u
+
+typedef struct fhir_patch_schema {
+    /* Describes child `name` (no "[x]") of the element at `path`, which is
+     * the resourceType of the enclosing resource followed by the JSON
+     * member names down to that element, array positions left out
+     * ("Task", "Task.input", "Task.input.valueCodeableConcept"). Returns
+     * FHIR_ELEM_* bits; 0 when single, not a choice, or unknown. */
+    unsigned (*elem)(void *ctx, const char *path, const char *name);
+    void *ctx;
+} fhir_patch_schema;
+
+/* FHIRPath Patch (R4 fhirpatch.html). `params` is a Parameters resource
+ * whose parameters are all named "operation", each with parts type (add,
+ * insert, delete, replace, move), path (a FHIRPath of the subset above,
+ * evaluated on `res`), and as the type needs name, value, index, source
+ * and destination (parts a type does not use are ignored). Paths must
+ * select elements of `res`: not computed values, nor what resolve()
+ * stands for. A value is a value[x] (its type suffix kept, as in
+ * valueCodeableConcept), a resource, or nested parts building an object
+ * (parts named alike become an array). Semantics:
+ *   add      path selects one element; member `name` is added to it. An
+ *            existing array is appended to; an existing single value is
+ *            an error (only absent non-repeating elements may be added);
+ *            an absent element is written as an array if the schema says
+ *            it repeats, else as a single value.
+ *   insert   path selects a list (every item of one array, or nothing:
+ *            then the path must end in ".name" and its prefix select one
+ *            element, the list's owner); value goes in at `index` 0..n.
+ *   delete   path selects at most one element; none is not an error. An
+ *            array or object left empty is removed, up to the resource.
+ *   replace  path selects one element (not the resource); it is
+ *            replaced, a choice element renamed for the value's type.
+ *   move     path selects a list; the item at `source` moves to
+ *            `destination`, both 0..n-1.
+ * `name` is a choice element when the schema says so, when it ends in
+ * "[x]", or when the owner already holds it under a type suffix; then the
+ * value must be a value[x]. `schema` may be NULL: without it an element
+ * that is absent is written as a single value and is a choice only by
+ * the last two rules. Nested parts are named by the same rules. */
+int fhir_patch_fhirpath(cJSON *res, const cJSON *params,
+                        const fhir_patch_schema *schema,
+                        fhir_err *err) FHIR_MUST_CHECK;
 
 /* ------------------------------------------------------------------ */
 /* Builders.                                                            */

@@ -20,6 +20,7 @@
  * (strings, numbers, booleans); dates are compared as their strings.
  */
 #include "fhir/fhir.h"
+#include "fhir/fhir_int.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -399,9 +400,9 @@ resource_is(const char *rt, const char *want)
 }
 
 /* The type a choice element's JSON name suffix ("DateTime") stands for
- * ("dateTime"), or NULL. */
-static const char *
-choice_type(const char *suffix)
+ * ("dateTime"), or NULL (declared in fhir_int.h for fhir/patch.c). */
+const char *
+fhir__choice_type(const char *suffix)
 {
     if (suffix[0] < 'A' || suffix[0] > 'Z') {
         return NULL;
@@ -447,6 +448,7 @@ typedef enum op {
     OP_FIRST,     /* input.first() */
     OP_RESOLVE,   /* input.resolve(): the type a Reference names */
     OP_EXTENSION, /* input.extension(name) */
+    OP_INDEX,     /* input[index]: the item at that position, if any */
 } op;
 
 /* What a leading type name (OP_TYPE) accepts. */
@@ -468,6 +470,7 @@ typedef struct pnode {
     cJSON *lit;       /* OP_LITERAL string or number; owned */
     int boolean;      /* OP_LITERAL value when lit is NULL */
     type_match match; /* OP_TYPE */
+    size_t index;     /* OP_INDEX */
 } pnode;
 
 struct fhir_path {
@@ -1163,7 +1166,47 @@ parse_term(parser *ps)
     return -1;
 }
 
-/* invocation chain: term ('.' (identifier | function))* */
+/* indexer: '[' integer ']' applied to `input`, the current token being
+ * the '['. FHIRPath allows any integer expression as the index; the
+ * subset takes a literal, which is what paths into lists (FHIRPath Patch,
+ * "Task.input[1].value") write. */
+static int
+parse_indexer(parser *ps, int input)
+{
+    const char *s;
+    size_t index = 0;
+    int i;
+
+    lex(ps);
+    s = ps->src + ps->tok.pos;
+    if (tok_is(ps, "]") || ps->tok.kind == TOK_EOF) {
+        syntax(ps, ps->tok.pos, "expected an index");
+        return -1;
+    }
+    if (ps->tok.kind != TOK_NUMBER) {
+        unsupported(ps, "index expression", s, ps->tok.len);
+        return -1;
+    }
+    for (size_t k = 0; k < ps->tok.len; k++) {
+        if (!is_digit(s[k]) || index > (SIZE_MAX - 9) / 10) {
+            syntax(ps, ps->tok.pos, "index must be a small whole number");
+            return -1;
+        }
+        index = index * 10 + (size_t)(s[k] - '0');
+    }
+    i = node_new(ps, OP_INDEX, input, -1, -1);
+    if (i < 0) {
+        return -1;
+    }
+    ps->p->nodes[i].index = index;
+    lex(ps);
+    if (expect(ps, "]") < 0) {
+        return -1;
+    }
+    return i;
+}
+
+/* invocation chain: term ('.' (identifier | function) | indexer)* */
 static int
 parse_invocation(parser *ps)
 {
@@ -1171,8 +1214,8 @@ parse_invocation(parser *ps)
 
     while (i >= 0 && !ps->failed) {
         if (tok_is(ps, "[")) {
-            unsupported(ps, "indexer", "[]", 2);
-            return -1;
+            i = parse_indexer(ps, i);
+            continue;
         }
         if (!tok_is(ps, ".")) {
             break;
@@ -1429,7 +1472,7 @@ push_member(fhir_path_result *r, const cJSON *obj, const char *name, size_t len)
         if (c->string == NULL || strncmp(c->string, name, len) != 0) {
             continue;
         }
-        t = choice_type(c->string + len);
+        t = fhir__choice_type(c->string + len);
         if (t != NULL) {
             push_value(r, c, t);
         }
@@ -1825,6 +1868,13 @@ eval(const fhir_path *p, int ni, fhir_path_result *r, size_t flo, size_t fhi)
                     push(r, e, "Extension", 0);
                 }
             }
+        }
+        break;
+    case OP_INDEX:
+        if (nd->index < hi - lo) {
+            fhir_path_item it = r->items[lo + nd->index];
+
+            push(r, it.node, it.type, it.boolean);
         }
         break;
     }

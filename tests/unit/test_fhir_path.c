@@ -998,13 +998,63 @@ fhir_path__unsupported_function(void **state)
 }
 
 static void
+fhir_path__indexer(void **state)
+{
+    cJSON *pat = parse("{\"resourceType\":\"Patient\",\"id\":\"p\","
+                       "\"name\":[{\"given\":[\"a\",\"b\"]},"
+                       "{\"given\":[\"c\"]}]}");
+    cJSON *task = parse("{\"resourceType\":\"Task\",\"input\":["
+                        "{\"valueString\":\"x\"},{\"valueInteger\":7}]}");
+    static const struct {
+        const char *expr;
+        const char *want; /* NULL: empty */
+    } cases[] = {
+        {"Patient.name[1].given", "c"},
+        {"Patient.name[0].given[1]", "b"},
+        /* The index counts the whole collection, across names. */
+        {"Patient.name.given[2]", "c"},
+        {"(Patient.name.given | Patient.id)[3]", "p"},
+        {"Patient.name [ 0 ] . given[0]", "a"},
+        {"Patient.name[2]", NULL},
+        {"Patient.name.given[3]", NULL},
+    };
+    fhir_path_result r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        r = run(cases[i].expr, pat);
+        assert_strings(&r, cases[i].want, NULL);
+        fhir_path_result_clear(&r);
+    }
+    r = run("Patient.name[0]", pat);
+    assert_int_equal(r.n, 1);
+    assert_ptr_equal(
+        r.items[0].node,
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(pat, "name"), 0));
+    fhir_path_result_clear(&r);
+    /* Items keep the type a choice element gave them. */
+    r = run("Task.input[1].value", task);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.items[0].node->valueint, 7);
+    assert_string_equal(r.items[0].type, "integer");
+    fhir_path_result_clear(&r);
+    r = run("Task.input.value[0] = 'x'", task);
+    assert_bool(&r, 1);
+    fhir_path_result_clear(&r);
+    cJSON_Delete(pat);
+    cJSON_Delete(task);
+}
+
+static void
 fhir_path__unsupported_syntax(void **state)
 {
     static const struct {
         const char *expr;
         const char *diag;
     } cases[] = {
-        {"Patient.name[0]", "indexer"},
+        {"Patient.name[id]", "index expression 'id'"},
+        {"Patient.name[-1]", "index expression '-'"},
+        {"Patient.name[(0)]", "index expression '('"},
         {"Patient.a + 1", "'+'"},
         {"Patient.a - 1", "'-'"},
         {"Patient.a * 2", "'*'"},
@@ -1066,6 +1116,12 @@ fhir_path__syntax_errors(void **state)
         "Patient.name /* open",
         "Patient.name | ",
         ".name",
+        "Patient.name[]",
+        "Patient.name[0",
+        "Patient.name[1.5]",
+        "Patient.name[0 1]",
+        "Patient.name[99999999999999999999999]",
+        "[0]",
     };
 
     (void)state;
@@ -1177,6 +1233,7 @@ main(void)
         cmocka_unit_test(fhir_path__extension_by_url),
         cmocka_unit_test(fhir_path__arrays_flatten_and_skip_nulls),
         cmocka_unit_test(fhir_path__unsupported_function),
+        cmocka_unit_test(fhir_path__indexer),
         cmocka_unit_test(fhir_path__unsupported_syntax),
         cmocka_unit_test(fhir_path__syntax_errors),
         cmocka_unit_test(fhir_path__nesting_is_capped),
