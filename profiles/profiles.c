@@ -1367,3 +1367,63 @@ prof_subset(const prof_registry *reg, cJSON *res, prof_subset_mode mode,
     cJSON_AddStringToObject(t, "code", "SUBSETTED");
     cJSON_AddItemToArray(tags, t);
 }
+
+/* ---- element facts for patches ------------------------------------------ */
+
+/* The node whose keys list the members allowed below JSON member `k`. */
+static const prof_elem *
+key_node(const prof_key *k)
+{
+    const prof_elem *e = k->elem;
+    if (e->content != NULL) {
+        return e->content;
+    }
+    if (e->nkeys > 0) {
+        return e;
+    }
+    if (k->type != NULL && k->type->sd != NULL && k->type->sd->nelems > 0) {
+        return &k->type->sd->elems[0];
+    }
+    return NULL;
+}
+
+unsigned
+prof_element_flags(const prof_registry *reg, const char *path, const char *name)
+{
+    char seg[128];
+    const char *p = path;
+    const prof_elem *node = NULL;
+    for (int first = 1; *p != '\0'; first = 0) {
+        size_t n = strcspn(p, ".");
+        if (n == 0 || n >= sizeof(seg)) {
+            return 0;
+        }
+        memcpy(seg, p, n);
+        seg[n] = '\0';
+        p += n + (p[n] == '.');
+        if (first) {
+            const prof_sd *sd = sd_find(reg, seg);
+            if (sd == NULL || sd->nelems == 0) {
+                return 0;
+            }
+            node = &sd->elems[0];
+            continue;
+        }
+        const prof_key *k = key_find(node, seg);
+        if (k == NULL || (node = key_node(k)) == NULL) {
+            return 0;
+        }
+    }
+    if (node == NULL) {
+        return 0;
+    }
+    /* `name` is the element's name ("occurrence" for occurrence[x]). */
+    for (size_t i = 0; i < node->nkeys; i++) {
+        const prof_elem *e = node->keys[i].elem;
+        if (strcmp(e->name, name) == 0) {
+            return (e->max != 1 ? FHIR_ELEM_LIST : 0u) |
+                   (e->choice ? FHIR_ELEM_CHOICE : 0u);
+        }
+    }
+    return 0;
+}

@@ -70,4 +70,13 @@ typedef enum prof_subset_mode {
 void prof_subset(const prof_registry *reg, cJSON *res, prof_subset_mode mode,
                  const char *elements);
 
+/* What a patch needs to know of element `name` below `path` (the
+ * resourceType, then JSON member names without array positions:
+ * "Task.input.valueCodeableConcept"), as fhir_patch_schema asks it:
+ * FHIR_ELEM_LIST when it repeats (always an array in JSON),
+ * FHIR_ELEM_CHOICE when it is a choice (name[x]); 0 when it is single or
+ * unknown. */
+unsigned prof_element_flags(const prof_registry *reg, const char *path,
+                            const char *name);
+
 #endif

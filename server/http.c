@@ -170,9 +170,10 @@ read_body(srv_req *r, fhir_buf *body)
     return 0;
 }
 
-/* Reads and parses a JSON body (any JSON value); -1 replied. */
+/* Reads and parses a JSON body (any JSON value; with fhir_rules, as the
+ * FHIR JSON format restricts it); -1 replied. */
 static int
-read_any_json(srv_req *r, cJSON **out)
+read_any_json(srv_req *r, cJSON **out, int fhir_rules)
 {
     fhir_err err = FHIR_ERR_INIT;
     fhir_buf body = FHIR_BUF_INIT;
@@ -193,6 +194,7 @@ read_any_json(srv_req *r, cJSON **out)
     }
     fhir_json_opts jo = FHIR_JSON_OPTS_INIT;
     jo.max_depth = r->srv->cfg.max_depth;
+    jo.fhir_rules = fhir_rules;
     int rc = fhir_json_parse(out, body.data, body.len, &jo, &err);
     fhir_buf_clear(&body);
     if (rc != 0) {
@@ -217,7 +219,7 @@ srv__read_json(srv_req *r, cJSON **out)
         return -1;
     }
     cJSON *json = NULL;
-    if (read_any_json(r, &json) != 0) {
+    if (read_any_json(r, &json, 1) != 0) {
         return -1;
     }
     if (!cJSON_IsObject(json)) {
@@ -248,8 +250,10 @@ srv__read_patch(srv_req *r, cJSON **out, int *json_patch)
             return -1;
         }
     }
+    /* A JSON Patch is plain JSON (an empty list, a null value); what it
+     * makes is checked as a resource afterwards. */
     cJSON *json = NULL;
-    if (read_any_json(r, &json) != 0) {
+    if (read_any_json(r, &json, !*json_patch) != 0) {
         return -1;
     }
     if (*json_patch ? !cJSON_IsArray(json) : !cJSON_IsObject(json)) {
@@ -315,6 +319,16 @@ srv__reply_raw(srv_req *r, int status, const char *body, size_t len,
                const char *headers)
 {
     char head[2048];
+    if (r->sub == NULL && r->tx_own && r->tx_depth > 0) {
+        /* Inside the request's own transaction: answer after the commit. */
+        free(r->held_body);
+        free(r->held_headers);
+        r->held_status = status;
+        r->held_body = fhir_xstrndup(body ? body : "", body ? len : 0);
+        r->held_len = body ? len : 0;
+        r->held_headers = headers ? fhir_xstrdup(headers) : NULL;
+        return;
+    }
     if (r->sub != NULL) {
         /* A Bundle entry: keep the answer for the response Bundle. */
         free(r->sub->reply);
@@ -346,6 +360,21 @@ srv__reply_raw(srv_req *r, int status, const char *body, size_t len,
         mg_write(r->conn, body, len);
     }
     r->status = status;
+}
+
+void
+srv__reply_release(srv_req *r, int send)
+{
+    int status = r->held_status;
+    char *body = r->held_body, *headers = r->held_headers;
+    r->held_status = 0;
+    r->held_body = NULL;
+    r->held_headers = NULL;
+    if (send && status != 0) {
+        srv__reply_raw(r, status, body, r->held_len, headers);
+    }
+    free(body);
+    free(headers);
 }
 
 void

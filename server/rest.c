@@ -1,6 +1,7 @@
 /* server/rest.c - the RESTful interactions of R4 http.html: read, vread,
- * create, update, delete, history (instance, type, system) and
- * capabilities, and the table that routes to them.
+ * create, update, patch, delete (each also conditional), history
+ * (instance, type, system) and capabilities, and the table that routes
+ * to them.
  *
  * Each handler checks the request, asks profiles/ whether a body is
  * valid, and runs one store/ transaction; everything HTTP-specific
@@ -275,9 +276,13 @@ srv__tx_end(srv_req *r, int ok, fhir_err *err)
     r->tx_own = 0;
     if (r->tx_failed) {
         store_tx_rollback(tx);
+        srv__reply_release(r, 1); /* the failure's answer */
         return 0;
     }
-    return store_tx_commit(tx, err);
+    int rc = store_tx_commit(tx, err);
+    /* Acknowledged only once durable; else the caller answers err. */
+    srv__reply_release(r, rc == 0);
+    return rc;
 }
 
 /* ---- create, update, delete ----------------------------------------- */
@@ -347,6 +352,11 @@ write_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
     if (srv__check_resource(r->srv, res, r->type,
                             method == STORE_METHOD_POST ? NULL : id, &oo,
                             &err) != 0) {
+        if (method == STORE_METHOD_PATCH) {
+            /* R4 http.html#patch: a patch that makes the resource
+             * invalid is unprocessable. */
+            err.status = 422;
+        }
         reply_invalid(r, oo, &err);
         return -1;
     }
@@ -397,6 +407,25 @@ reply_multiple(srv_req *r, size_t n, const char *what)
                      "match at most one",
                      what, n > 1 ? "more than " : "", n > 1 ? n - 1 : n,
                      fhir_type_name(r->type));
+}
+
+/* Resolves the request's own criteria to at most one id: 1 (*id set),
+ * 0 none, -1 replied (several match, or the criteria are bad). */
+static int
+cond_one(srv_req *r, const char *what, const char **id)
+{
+    const char **ids = NULL;
+    size_t n = 0;
+    *id = NULL;
+    if (cond_match(r, NULL, 1, &ids, &n) != 0) {
+        return -1;
+    }
+    if (n > 1) {
+        reply_multiple(r, n, what);
+        return -1;
+    }
+    *id = n ? ids[0] : NULL;
+    return (int)n;
 }
 
 /* Conditional create (R4 http.html#ccreate), inside the write
@@ -492,8 +521,6 @@ do_cond_update(srv_req *r)
 {
     fhir_err err = FHIR_ERR_INIT;
     cJSON *res = NULL;
-    const char **ids = NULL;
-    size_t n = 0;
     char fresh[37];
     int rc = -1;
     int64_t match = if_match(r);
@@ -507,15 +534,11 @@ do_cond_update(srv_req *r)
     }
     const char *body_id = fhir_json_str(res, "id");
     const char *id = NULL;
-    if (cond_match(r, NULL, 1, &ids, &n) != 0) {
+    int found = cond_one(r, "Conditional update", &id);
+    if (found < 0) {
         goto done;
     }
-    if (n > 1) {
-        reply_multiple(r, n, "Conditional update");
-        goto done;
-    }
-    if (n == 1) {
-        id = ids[0];
+    if (found == 1) {
         if (body_id != NULL && strcmp(body_id, id) != 0) {
             srv__reply_issue(r, 400, FHIR_ISSUE_INVALID,
                              "The resource id %.64s is not the id of the "
@@ -659,6 +682,113 @@ done:
         }
         reply_deleted(r, diag, n == 1 ? out.version : 0);
     }
+    return rc;
+}
+
+/* ---- patch ---------------------------------------------------------- */
+
+/* profiles/ answers FHIRPath Patch's questions about elements. */
+static unsigned
+patch_elem(void *ctx, const char *path, const char *name)
+{
+    return prof_element_flags(ctx, path, name);
+}
+
+/* Applies `doc` to the current version of `id` and writes the result as
+ * an update would, in the request's transaction (open). */
+static int
+patch_resource(srv_req *r, const char *id, const cJSON *doc, int json_patch,
+               int64_t match)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    store_res cur;
+    cJSON *res = NULL;
+    fhir_json_opts jo = {512, 0};
+    store_db *db = srv__db(r, &err);
+    if (db == NULL || store_read(&cur, db, r->type, id, 0, &err) != 0) {
+        srv__reply_err(r, &err);
+        return -1;
+    }
+    if (cur.deleted) {
+        store_res_clear(&cur);
+        srv__reply_issue(r, 410, FHIR_ISSUE_DELETED,
+                         "%s/%s was deleted; there is nothing to patch",
+                         fhir_type_name(r->type), id);
+        return -1;
+    }
+    if (match > 0 && match != cur.version) {
+        srv__reply_issue(r, 412, FHIR_ISSUE_CONFLICT,
+                         "Version conflict: %s/%s is at version %lld, not "
+                         "%lld",
+                         fhir_type_name(r->type), id, (long long)cur.version,
+                         (long long)match);
+        store_res_clear(&cur);
+        return -1;
+    }
+    int64_t version = cur.version;
+    int rc = fhir_json_parse(&res, cur.body, cur.len, &jo, &err);
+    store_res_clear(&cur);
+    if (rc == 0) {
+        fhir_patch_schema schema = {patch_elem, r->srv->prof};
+        rc = json_patch ? fhir_patch_json(res, doc, &err)
+                        : fhir_patch_fhirpath(res, doc, &schema, &err);
+    }
+    if (rc != 0) {
+        srv__reply_err(r, &err);
+        cJSON_Delete(res);
+        return -1;
+    }
+    if (!cJSON_IsObject(res)) {
+        srv__reply_issue(r, 422, FHIR_ISSUE_PROCESSING,
+                         "The patched document is not a resource");
+        cJSON_Delete(res);
+        return -1;
+    }
+    /* The version read stays the one written over. */
+    rc = write_resource(r, res, id, version, STORE_METHOD_PATCH);
+    cJSON_Delete(res);
+    return rc;
+}
+
+/* PATCH /fhir/Task/1 and PATCH /fhir/Task?criteria (R4 http.html#patch):
+ * JSON Patch or FHIRPath Patch, If-Match honoured. */
+static int
+do_patch(srv_req *r)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    cJSON *doc = NULL;
+    const char *id = r->nseg >= 2 ? r->seg[1] : NULL;
+    int json_patch = 0, rc = -1;
+    if (id != NULL && check_id(r, id) != 0) {
+        return -1;
+    }
+    int64_t match = if_match(r);
+    if (match < 0 || srv__read_patch(r, &doc, &json_patch) != 0) {
+        return -1;
+    }
+    if (srv__tx_begin(r, &err) != 0) {
+        srv__reply_err(r, &err);
+        cJSON_Delete(doc);
+        return -1;
+    }
+    if (id == NULL) {
+        int found = cond_one(r, "Conditional patch", &id);
+        if (found == 0) {
+            srv__reply_issue(r, 404, FHIR_ISSUE_NOT_FOUND,
+                             "No %s matches the conditional patch",
+                             fhir_type_name(r->type));
+        }
+        if (found != 1) {
+            goto done;
+        }
+    }
+    rc = patch_resource(r, id, doc, json_patch, match);
+done:
+    if (srv__tx_end(r, rc == 0, &err) != 0) {
+        srv__reply_err(r, &err);
+        rc = -1;
+    }
+    cJSON_Delete(doc);
     return rc;
 }
 
@@ -907,6 +1037,8 @@ const srv_interaction srv_interactions[] = {
     {"delete", SRV_LEVEL_TYPE, SRV_SHAPE_INSTANCE, SRV_DELETE, do_delete},
     {"update", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE, SRV_PUT, do_cond_update},
     {"delete", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE, SRV_DELETE, do_cond_delete},
+    {"patch", SRV_LEVEL_TYPE, SRV_SHAPE_INSTANCE, SRV_PATCH, do_patch},
+    {"patch", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE, SRV_PATCH, do_patch},
     {"history-instance", SRV_LEVEL_TYPE, SRV_SHAPE_INST_HIST, SRV_GET,
      do_history},
     {"history-type", SRV_LEVEL_TYPE, SRV_SHAPE_TYPE_HIST, SRV_GET, do_history},

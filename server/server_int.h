@@ -88,6 +88,12 @@ typedef struct srv_req {
      * own, or a transaction Bundle's (tx_own 0). */
     store_tx *tx;
     int tx_own, tx_depth, tx_failed;
+    /* A reply made while its own transaction is open waits for the
+     * commit (srv__tx_end), so nothing is acknowledged before it is
+     * durable. */
+    int held_status;
+    char *held_body, *held_headers;
+    size_t held_len;
 } srv_req;
 
 typedef int (*srv_handler)(srv_req *r);
@@ -155,6 +161,8 @@ int srv__parse_etag(const char *s, int64_t *out);
  * ("Name: value\r\n" each, may be NULL). HEAD sends no body. */
 void srv__reply_raw(srv_req *r, int status, const char *body, size_t len,
                     const char *headers);
+/* Sends (or drops) a reply held back while the transaction was open. */
+void srv__reply_release(srv_req *r, int send);
 /* Serialises `json` (consumed) honouring _pretty, then as above. */
 void srv__reply_json(srv_req *r, int status, cJSON *json, const char *headers);
 /* Appends `s` percent-encoded for a query-string value (links). */

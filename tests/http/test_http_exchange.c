@@ -1,6 +1,7 @@
 /* tests/http/test_http_exchange.c - EHR exchange over real HTTP:
- * transaction and batch Bundles, conditional create, update and delete
- * (at the REST endpoints and inside Bundles), idempotent retries by
+ * transaction and batch Bundles, conditional create, update, patch and
+ * delete (at the REST endpoints and inside Bundles), JSON Patch and
+ * FHIRPath Patch, claiming a task with If-Match, idempotent retries by
  * Bundle.identifier, and the limits on Bundles.
  *
  * Each case marks what it creates with its own identifier value so cases
@@ -894,6 +895,345 @@ rest__concurrent_conditional_create_makes_one(void **state)
     }
 }
 
+/* ---- PATCH ------------------------------------------------------------ */
+
+static th_resp *
+patch(th_server *s, const char *url, const char *ctype, const char *body,
+      const char *if_match)
+{
+    char ct[96], im[64];
+    snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+    snprintf(im, sizeof(im), "If-Match: %s", if_match ? if_match : "");
+    const char *h[] = {ct, if_match ? im : NULL, NULL};
+    return th_req(s, "PATCH", url, body, h);
+}
+
+#define JSON_PATCH "application/json-patch+json"
+#define FHIR_JSON "application/fhir+json"
+
+static void
+put_task(const char *id, const char *extra)
+{
+    char b[1024];
+    char url[128];
+    snprintf(b, sizeof(b),
+             "{\"resourceType\":\"Task\",\"id\":\"%s\",\"status\":\"ready\","
+             "\"intent\":\"order\"%s}",
+             id, extra ? extra : "");
+    snprintf(url, sizeof(url), "Task/%s", id);
+    th_resp *r = th_req(srv, "PUT", url, b, NULL);
+    assert_true(r->status == 200 || r->status == 201);
+    th_free(r);
+}
+
+/* RFC 6902: all six operations, applied in order, as one new version that
+ * is indexed and kept in history like an update. */
+static void
+patch__json_patch_six_ops(void **state)
+{
+    (void)state;
+    put_task("jp-1", ",\"description\":\"old\",\"note\":[{\"text\":\"a\"},"
+                     "{\"text\":\"b\"}],\"priority\":\"routine\"");
+    th_resp *r = patch(
+        srv, "Task/jp-1", JSON_PATCH,
+        "[{\"op\":\"test\",\"path\":\"/status\",\"value\":\"ready\"},"
+        "{\"op\":\"replace\",\"path\":\"/status\",\"value\":\"in-progress\"},"
+        "{\"op\":\"add\",\"path\":\"/owner\",\"value\":{\"reference\":"
+        "\"Practitioner/jp-nurse\"}},"
+        "{\"op\":\"remove\",\"path\":\"/priority\"},"
+        "{\"op\":\"move\",\"from\":\"/note/0\",\"path\":\"/note/-\"},"
+        "{\"op\":\"copy\",\"from\":\"/description\",\"path\":"
+        "\"/businessStatus\"}]",
+        NULL);
+    assert_int_equal(r->status, 422); /* businessStatus is not a string */
+    th_free(r);
+    r = patch(srv, "Task/jp-1", JSON_PATCH,
+              "[{\"op\":\"test\",\"path\":\"/status\",\"value\":\"ready\"},"
+              "{\"op\":\"replace\",\"path\":\"/status\",\"value\":"
+              "\"in-progress\"},"
+              "{\"op\":\"add\",\"path\":\"/owner\",\"value\":{\"reference\":"
+              "\"Practitioner/jp-nurse\"}},"
+              "{\"op\":\"remove\",\"path\":\"/priority\"},"
+              "{\"op\":\"move\",\"from\":\"/note/0\",\"path\":\"/note/-\"},"
+              "{\"op\":\"copy\",\"from\":\"/note/0\",\"path\":\"/note/-\"}]",
+              "W/\"1\"");
+    assert_int_equal(r->status, 200);
+    assert_string_equal(th_str(r->json, "meta.versionId"), "2");
+    assert_string_equal(th_str(r->json, "status"), "in-progress");
+    assert_string_equal(th_str(r->json, "owner.reference"),
+                        "Practitioner/jp-nurse");
+    assert_null(cJSON_GetObjectItem(r->json, "priority"));
+    assert_string_equal(th_str(r->json, "note.0.text"), "b");
+    assert_string_equal(th_str(r->json, "note.1.text"), "a");
+    assert_string_equal(th_str(r->json, "note.2.text"), "b");
+    assert_string_equal(th_header(r, "ETag"), "W/\"2\"");
+    th_free(r);
+    assert_int_equal(
+        count(srv, "Task?_id=jp-1&status=in-progress&owner=Practitioner/"
+                   "jp-nurse"),
+        1);
+    assert_int_equal(count(srv, "Task?_id=jp-1&status=ready"), 0);
+    r = get(srv, "Task/jp-1/_history");
+    assert_string_equal(th_str(entry(r, 0), "request.method"), "PATCH");
+    th_free(r);
+}
+
+/* A failed `test`, a path that is not there, a malformed document, the
+ * wrong media type: nothing changes. */
+static void
+patch__errors_change_nothing(void **state)
+{
+    (void)state;
+    put_task("jp-2", NULL);
+    static const struct {
+        const char *ct, *body;
+        long status;
+    } bad[] = {
+        {JSON_PATCH,
+         "[{\"op\":\"replace\",\"path\":\"/status\",\"value\":\"on-hold\"},"
+         "{\"op\":\"test\",\"path\":\"/intent\",\"value\":\"plan\"}]",
+         422},
+        {JSON_PATCH, "[{\"op\":\"remove\",\"path\":\"/owner\"}]", 422},
+        {JSON_PATCH, "[{\"op\":\"jump\",\"path\":\"/status\"}]", 400},
+        {JSON_PATCH, "{\"op\":\"remove\"}", 400},
+        {JSON_PATCH, "[{\"op\":\"replace\",\"path\":\"/id\",\"value\":\"x\"}]",
+         422},
+        {JSON_PATCH, "[{\"op\":\"remove\",\"path\":\"/intent\"}]", 422},
+        {"text/plain", "status=done", 415},
+        {FHIR_JSON,
+         "{\"resourceType\":\"Parameters\",\"parameter\":[{"
+         "\"name\":\"operation\",\"part\":[{\"name\":\"type\","
+         "\"valueCode\":\"replace\"},{\"name\":\"path\","
+         "\"valueString\":\"Task.status\"},{\"name\":\"value\","
+         "\"valueCode\":\"bogus\"}]}]}",
+         422},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        th_resp *r = patch(srv, "Task/jp-2", bad[i].ct, bad[i].body, NULL);
+        if (r->status != bad[i].status) {
+            fprintf(stderr, "case %zu: %ld %s\n", i, r->status, r->body);
+        }
+        assert_int_equal(r->status, bad[i].status);
+        assert_string_equal(th_str(r->json, "resourceType"),
+                            "OperationOutcome");
+        th_free(r);
+    }
+    th_resp *r = get(srv, "Task/jp-2");
+    assert_string_equal(th_str(r->json, "meta.versionId"), "1");
+    assert_string_equal(th_str(r->json, "status"), "ready");
+    th_free(r);
+    r = patch(srv, "Task/jp-missing", JSON_PATCH, "[]", NULL);
+    assert_int_equal(r->status, 404);
+    th_free(r);
+}
+
+/* FHIRPath Patch: add, insert, delete, replace, move. */
+static void
+patch__fhirpath_patch(void **state)
+{
+    (void)state;
+    put_task("fp-1", ",\"owner\":{\"reference\":\"Practitioner/x\"},"
+                     "\"input\":[{\"type\":{\"text\":\"a\"},\"valueString\":"
+                     "\"1\"},{\"type\":{\"text\":\"b\"},\"valueString\":"
+                     "\"2\"}]");
+#define OP(type, rest)                                                         \
+    "{\"name\":\"operation\",\"part\":[{\"name\":\"type\",\"valueCode\":"      \
+    "\"" type "\"}," rest "]}"
+    const char *body = "{\"resourceType\":\"Parameters\",\"parameter\":[" OP(
+        "add",
+        "{\"name\":\"path\",\"valueString\":\"Task\"},"
+        "{\"name\":\"name\",\"valueString\":\"note\"},"
+        "{\"name\":\"value\",\"valueAnnotation\":{\"text\":"
+        "\"called\"}}") "," OP("insert",
+                               "{\"name\":\"path\","
+                               "\"valueString\":\"Task.input\"},"
+                               "{\"name\":\"index\","
+                               "\"valueInteger\":0},"
+                               "{\"name\":\"value\",\"part\":[{"
+                               "\"name\":\"type\","
+                               "\"valueCodeableConcept\":{"
+                               "\"text\":\"z\"}},{\"name\":"
+                               "\"value\",\"valueString\":\"0\"}]"
+                               "}") "," OP("delete",
+                                           "{\"name\":\"path\","
+                                           "\"valueString\":"
+                                           "\"Task.owner\"}") "," OP("replace",
+                                                                     "{\"name\""
+                                                                     ":\"path\""
+                                                                     ",\"valueS"
+                                                                     "tring\":"
+                                                                     "\"Task."
+                                                                     "status\"}"
+                                                                     ","
+                                                                     "{\"name\""
+                                                                     ":\"value"
+                                                                     "\","
+                                                                     "\"valueCo"
+                                                                     "de\":"
+                                                                     "\"on-"
+                                                                     "hold\"}") "," OP("move",
+                                                                                       "{\"name\":\"path\",\"valueString\":\"Task.input\"},"
+                                                                                       "{\"name\":\"source\",\"valueInteger\":2},"
+                                                                                       "{\"name\":\"destination\",\"valueInteger\":0}") "]}";
+#undef OP
+    th_resp *r = patch(srv, "Task/fp-1", FHIR_JSON, body, NULL);
+    if (r->status != 200) {
+        fprintf(stderr, "%s\n", r->body);
+    }
+    assert_int_equal(r->status, 200);
+    assert_string_equal(th_str(r->json, "note.0.text"), "called");
+    assert_null(cJSON_GetObjectItem(r->json, "owner"));
+    assert_string_equal(th_str(r->json, "status"), "on-hold");
+    assert_string_equal(th_str(r->json, "input.0.valueString"), "2");
+    assert_string_equal(th_str(r->json, "input.1.valueString"), "0");
+    assert_string_equal(th_str(r->json, "input.2.valueString"), "1");
+    th_free(r);
+    assert_int_equal(count(srv, "Task?_id=fp-1&owner:missing=true"), 1);
+}
+
+/* PATCH by criteria: exactly one match. */
+static void
+patch__conditional(void **state)
+{
+    (void)state;
+    put_task("cp-1", ",\"identifier\":[{\"system\":\"" SYS "\",\"value\":"
+                     "\"cpatch\"}]");
+    const char *doc =
+        "[{\"op\":\"replace\",\"path\":\"/status\",\"value\":\"cancelled\"}]";
+    th_resp *r =
+        patch(srv, "Task?identifier=" SYS "|cpatch", JSON_PATCH, doc, NULL);
+    assert_int_equal(r->status, 200);
+    assert_string_equal(th_str(r->json, "id"), "cp-1");
+    th_free(r);
+    r = patch(srv, "Task?identifier=" SYS "|cpatch-none", JSON_PATCH, doc,
+              NULL);
+    assert_int_equal(r->status, 404);
+    th_free(r);
+    put_task("cp-2", ",\"identifier\":[{\"system\":\"" SYS "\",\"value\":"
+                     "\"cpatch\"}]");
+    r = patch(srv, "Task?identifier=" SYS "|cpatch", JSON_PATCH, doc, NULL);
+    assert_int_equal(r->status, 412);
+    th_free(r);
+}
+
+/* PATCH entries in a transaction: a JSON Patch as a Binary, a FHIRPath
+ * Patch as Parameters; one failing rolls all back. */
+static void
+patch__in_transaction(void **state)
+{
+    (void)state;
+    put_task("tp-1", NULL);
+    put_task("tp-2", NULL);
+    /* [{"op":"replace","path":"/status","value":"completed"}] */
+    const char *b64 = "W3sib3AiOiJyZXBsYWNlIiwicGF0aCI6Ii9zdGF0dXMiLCJ2YWx1ZSI6"
+                      "ImNvbXBsZXRlZCJ9XQ==";
+    char *b = printf_alloc(
+        "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+        "{\"resource\":{\"resourceType\":\"Binary\",\"contentType\":"
+        "\"application/json-patch+json\",\"data\":\"%s\"},"
+        "\"request\":{\"method\":\"PATCH\",\"url\":\"Task/tp-1\"}},"
+        "{\"resource\":{\"resourceType\":\"Parameters\",\"parameter\":[{"
+        "\"name\":\"operation\",\"part\":[{\"name\":\"type\",\"valueCode\":"
+        "\"replace\"},{\"name\":\"path\",\"valueString\":\"Task.status\"},"
+        "{\"name\":\"value\",\"valueCode\":\"%s\"}]}]},"
+        "\"request\":{\"method\":\"PATCH\",\"url\":\"Task/tp-2\"}}]}",
+        b64, "bogus");
+    th_resp *r = post_bundle(srv, b, NULL);
+    assert_int_equal(r->status, 422);
+    assert_non_null(
+        strstr(th_str(r->json, "issue.0.diagnostics"), "Bundle.entry[1]"));
+    th_free(r);
+    r = get(srv, "Task/tp-1");
+    assert_string_equal(th_str(r->json, "status"), "ready");
+    th_free(r);
+    free(b);
+    b = printf_alloc(
+        "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+        "{\"resource\":{\"resourceType\":\"Binary\",\"contentType\":"
+        "\"application/json-patch+json\",\"data\":\"%s\"},"
+        "\"request\":{\"method\":\"PATCH\",\"url\":\"Task/tp-1\"}},"
+        "{\"resource\":{\"resourceType\":\"Parameters\",\"parameter\":[{"
+        "\"name\":\"operation\",\"part\":[{\"name\":\"type\",\"valueCode\":"
+        "\"replace\"},{\"name\":\"path\",\"valueString\":\"Task.status\"},"
+        "{\"name\":\"value\",\"valueCode\":\"%s\"}]}]},"
+        "\"request\":{\"method\":\"PATCH\",\"url\":\"Task/tp-2\"}}]}",
+        b64, "on-hold");
+    r = post_bundle(srv, b, NULL);
+    assert_int_equal(r->status, 200);
+    assert_string_equal(th_str(entry(r, 0), "response.status"), "200 OK");
+    assert_string_equal(th_str(entry(r, 1), "response.etag"), "W/\"2\"");
+    th_free(r);
+    free(b);
+    r = get(srv, "Task/tp-1");
+    assert_string_equal(th_str(r->json, "status"), "completed");
+    th_free(r);
+    r = get(srv, "Task/tp-2");
+    assert_string_equal(th_str(r->json, "status"), "on-hold");
+    th_free(r);
+}
+
+/* ---- claiming a task ------------------------------------------------------
+ */
+
+/* Two workers PATCH the same ready Task with If-Match of the version they
+ * saw, setting themselves as owner: exactly one wins, the other gets 412
+ * and, reading again, sees the winner. */
+struct claimer {
+    pthread_barrier_t *bar;
+    const char *url, *who;
+    long status;
+};
+
+static void *
+claim(void *arg)
+{
+    struct claimer *c = arg;
+    char doc[512];
+    snprintf(doc, sizeof(doc),
+             "[{\"op\":\"test\",\"path\":\"/status\",\"value\":\"ready\"},"
+             "{\"op\":\"replace\",\"path\":\"/status\",\"value\":"
+             "\"in-progress\"},"
+             "{\"op\":\"add\",\"path\":\"/owner\",\"value\":{\"reference\":"
+             "\"Practitioner/%s\"}}]",
+             c->who);
+    pthread_barrier_wait(c->bar);
+    th_resp *r = patch(srv, c->url, JSON_PATCH, doc, "W/\"1\"");
+    c->status = r->status;
+    th_free(r);
+    return NULL;
+}
+
+static void
+claim__exactly_one_worker_wins(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 20; round++) {
+        char id[32], url[64];
+        snprintf(id, sizeof(id), "claim-%d", round);
+        snprintf(url, sizeof(url), "Task/%s", id);
+        put_task(id, NULL);
+        pthread_barrier_t bar;
+        pthread_barrier_init(&bar, NULL, 2);
+        struct claimer a = {&bar, url, "worker-a", 0};
+        struct claimer b = {&bar, url, "worker-b", 0};
+        pthread_t ta, tb;
+        pthread_create(&ta, NULL, claim, &a);
+        pthread_create(&tb, NULL, claim, &b);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        pthread_barrier_destroy(&bar);
+        assert_true((a.status == 200 && b.status == 412) ||
+                    (a.status == 412 && b.status == 200));
+        const char *winner =
+            a.status == 200 ? "Practitioner/worker-a" : "Practitioner/worker-b";
+        th_resp *r = get(srv, url);
+        assert_string_equal(th_str(r->json, "owner.reference"), winner);
+        assert_string_equal(th_str(r->json, "status"), "in-progress");
+        assert_string_equal(th_str(r->json, "meta.versionId"), "2");
+        th_free(r);
+    }
+}
+
 /* ---- the CapabilityStatement ------------------------------------------ */
 
 static void
@@ -902,7 +1242,7 @@ capability__announces_exchange(void **state)
     (void)state;
     th_resp *r = get(srv, "metadata");
     cJSON *rest = cJSON_GetArrayItem(cJSON_GetObjectItem(r->json, "rest"), 0);
-    int tx = 0, batch = 0;
+    int tx = 0, batch = 0, patches = 0;
     cJSON *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(rest, "interaction"))
     {
@@ -913,6 +1253,11 @@ capability__announces_exchange(void **state)
     assert_int_equal(tx, 1);
     assert_int_equal(batch, 1);
     cJSON *task = cJSON_GetArrayItem(cJSON_GetObjectItem(rest, "resource"), 0);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(task, "interaction"))
+    {
+        patches += strcmp(th_str(it, "code"), "patch") == 0;
+    }
+    assert_int_equal(patches, 1);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(task, "conditionalCreate")));
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(task, "conditionalUpdate")));
     assert_string_equal(th_str(task, "conditionalDelete"), "single");
@@ -973,6 +1318,12 @@ main(void)
         cmocka_unit_test(rest__conditional_update),
         cmocka_unit_test(rest__conditional_delete),
         cmocka_unit_test(rest__concurrent_conditional_create_makes_one),
+        cmocka_unit_test(patch__json_patch_six_ops),
+        cmocka_unit_test(patch__errors_change_nothing),
+        cmocka_unit_test(patch__fhirpath_patch),
+        cmocka_unit_test(patch__conditional),
+        cmocka_unit_test(patch__in_transaction),
+        cmocka_unit_test(claim__exactly_one_worker_wins),
         cmocka_unit_test(capability__announces_exchange),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
