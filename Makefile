@@ -58,7 +58,9 @@ HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
              tests/http/test_http_process
 TEST_SUPPORT = tests/http/harness.c
 TEST_BINS  = $(UNIT_TESTS:%=$(BUILD)/%) $(HTTP_TESTS:%=$(BUILD)/%)
-BENCH_BIN  = $(BUILD)/bench/loadgen $(BUILD)/bench/gen
+BENCH_BIN  = $(BUILD)/bench/loadgen $(BUILD)/bench/gen $(BUILD)/bench/ingest
+BENCH_UTIL = $(BUILD)/obj/bench/bench_util.o
+CLINIC     = $(BUILD)/obj/bench/clinic.o
 BENCH_TASKS ?= 100000
 
 PUBLIC_HEADERS = fhir/fhir.h profiles/profiles.h search/search.h \
@@ -68,7 +70,7 @@ PUBLIC_HEADERS = fhir/fhir.h profiles/profiles.h search/search.h \
 .SECONDARY:
 
 .PHONY: all deps run test check check-asan check-valgrind check-headers \
-        bench format format-check lint clean help
+        bench bench-ingest format format-check lint clean help
 all: $(SERVER)
 
 help:
@@ -78,8 +80,9 @@ help:
 	@echo "make test       deps, build, run every unit and HTTP test"
 	@echo "make check-asan run the suite under ASan+UBSan (build/asan)"
 	@echo "make check-valgrind run the suite under valgrind memcheck"
-	@echo "make bench      creates/s, reads/s, peak RSS, then search latency"
-	@echo "                on BENCH_TASKS generated Tasks (default 100000)"
+	@echo "make bench      creates/s, reads/s, peak RSS, transaction ingest, then"
+	@echo "                search latency on BENCH_TASKS generated Tasks (default 100000)"
+	@echo "make bench-ingest  transaction Bundles vs single POSTs, resources/s"
 	@echo "make format | format-check | lint | check-headers | clean"
 	@echo "knobs: PORT DB BUILD SANITIZE OPT"
 
@@ -118,11 +121,15 @@ $(BUILD)/tests/http/%: $(BUILD)/obj/tests/http/%.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
 
-$(BUILD)/bench/loadgen: $(BUILD)/obj/bench/loadgen.o
+$(BUILD)/bench/loadgen: $(BUILD)/obj/bench/loadgen.o $(BENCH_UTIL)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TESTLIBS) -lpthread
 
-$(BUILD)/bench/gen: $(BUILD)/obj/bench/gen.o $(LIB)
+$(BUILD)/bench/ingest: $(BUILD)/obj/bench/ingest.o $(CLINIC) $(BENCH_UTIL)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TESTLIBS) -lpthread
+
+$(BUILD)/bench/gen: $(BUILD)/obj/bench/gen.o $(CLINIC) $(BENCH_UTIL) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -158,12 +165,17 @@ check-headers:
 bench: deps $(SERVER) $(BENCH_BIN)
 	@mkdir -p bench/results
 	bench/run.sh $(abspath $(SERVER)) $(abspath $(BUILD)/bench/loadgen)
+	bench/ingest.sh $(abspath $(SERVER)) $(abspath $(BUILD)/bench/ingest)
 	BENCH_TASKS=$(BENCH_TASKS) bench/search.sh $(abspath $(SERVER)) \
 	  $(abspath $(BUILD)/bench/loadgen) $(abspath $(BUILD)/bench/gen) \
 	  $(abspath $(BUILD)/bench)
 
+bench-ingest: deps $(SERVER) $(BUILD)/bench/ingest
+	@mkdir -p bench/results
+	bench/ingest.sh $(abspath $(SERVER)) $(abspath $(BUILD)/bench/ingest)
+
 FORMAT_FILES = $(LIB_SRC) $(MAIN_SRC) $(PUBLIC_HEADERS) \
-               $(wildcard */*_int.h tests/unit/*.c tests/http/*.c tests/http/*.h bench/*.c)
+               $(wildcard */*_int.h tests/unit/*.c tests/http/*.c tests/http/*.h bench/*.c bench/*.h)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

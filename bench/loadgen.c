@@ -21,11 +21,12 @@
  *         untimed (stopping there if that fails). A request taking longer
  *         than --timeout seconds is an error.
  */
+#include "bench/bench_util.h"
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_CONNS 256
 #define MAX_SAMPLES 4000000
@@ -37,10 +38,7 @@ struct conn {
     char url[1024];
     char body[2048];
     double t0;
-    char resp[8192];
-    size_t rlen;
-    int match;    /* how much of "fullUrl" the stream ends with */
-    long entries; /* "fullUrl" keys seen in this response */
+    bench_resp resp;
 };
 
 /* What one timed run does and what it measured. */
@@ -69,39 +67,6 @@ static const char *codes[] = {"awaiting-callback", "fax-failed",
                               "awaiting-courier"};
 static const char *roles[] = {"224535009", "309343006", "224608005"};
 
-static double
-now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static size_t
-sink(char *p, size_t size, size_t n, void *ud)
-{
-    struct conn *c = ud;
-    size_t add = size * n;
-    size_t room = sizeof(c->resp) - 1 - c->rlen;
-    memcpy(c->resp + c->rlen, p, add < room ? add : room);
-    c->rlen += add < room ? add : room;
-    c->resp[c->rlen] = '\0';
-    /* Counts the entries of a Bundle of any size: "fullUrl" can only
-     * overlap itself at a quote, so a mismatch restarts at 0 or 1. */
-    static const char key[] = "\"fullUrl\"";
-    for (size_t i = 0; i < add; i++) {
-        if (p[i] == key[c->match]) {
-            if (++c->match == (int)sizeof(key) - 1) {
-                c->entries++;
-                c->match = 1;
-            }
-        } else {
-            c->match = p[i] == '"';
-        }
-    }
-    return add;
-}
-
 static void
 task_body(char *out, size_t cap, unsigned i)
 {
@@ -129,39 +94,11 @@ task_body(char *out, size_t cap, unsigned i)
         roles[i % 3], i % 500);
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Extracts "id":"..." from a response body. */
-static int
-grab_id(const char *body, char *out, size_t cap)
-{
-    const char *p = strstr(body, "\"id\":\"");
-    if (p == NULL) {
-        return -1;
-    }
-    p += 6;
-    size_t n = strcspn(p, "\"");
-    if (n == 0 || n >= cap) {
-        return -1;
-    }
-    memcpy(out, p, n);
-    out[n] = '\0';
-    return 0;
-}
-
 /* (Re)arms connection c with its next request. */
 static void
 arm(struct run *r, CURLM *multi, struct conn *c)
 {
-    c->rlen = 0;
-    c->resp[0] = '\0';
-    c->match = 0;
-    c->entries = 0;
+    bench_resp_reset(&c->resp);
     if (r->mode == MODE_READ) {
         r->rnd = r->rnd * 1103515245u + 12345u;
         snprintf(c->url, sizeof(c->url), "%s/Task/%s", r->base,
@@ -178,7 +115,7 @@ arm(struct run *r, CURLM *multi, struct conn *c)
         curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
     }
     curl_easy_setopt(c->easy, CURLOPT_URL, c->url);
-    c->t0 = now();
+    c->t0 = bench_now();
     curl_multi_add_handle(multi, c->easy);
 }
 
@@ -189,7 +126,7 @@ run_timed(struct run *r, CURLM *multi, struct conn *cs, double *lat)
 {
     long expect = r->mode == MODE_CREATE ? 201 : 200;
     r->nlat = r->errors = r->entries = r->ntotal = 0;
-    double start = now(), end = start + r->seconds;
+    double start = bench_now(), end = start + r->seconds;
     for (int i = 0; i < r->conns; i++) {
         arm(r, multi, &cs[i]);
     }
@@ -207,18 +144,18 @@ run_timed(struct run *r, CURLM *multi, struct conn *cs, double *lat)
             long code = 0;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
             curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-            double t = now();
+            double t = bench_now();
             if (m->data.result != CURLE_OK || code != expect) {
                 r->errors++;
                 if (r->mode == MODE_URLS && r->errors == 1) {
                     fprintf(stderr, "loadgen: %s: %s, HTTP %ld: %.300s\n",
                             c->url, curl_easy_strerror(m->data.result), code,
-                            c->resp);
+                            c->resp.head);
                 }
             } else if (r->nlat < MAX_SAMPLES) {
                 lat[r->nlat++] = (t - c->t0) * 1000.0;
-                r->entries += c->entries;
-                const char *tot = strstr(c->resp, "\"total\":");
+                r->entries += c->resp.entries;
+                const char *tot = strstr(c->resp.head, "\"total\":");
                 if (tot != NULL) {
                     long long v = strtoll(tot + 8, NULL, 10);
                     if (r->ntotal == 0 || v < r->total_lo) {
@@ -241,14 +178,8 @@ run_timed(struct run *r, CURLM *multi, struct conn *cs, double *lat)
             curl_multi_poll(multi, NULL, 0, 100, NULL);
         }
     }
-    r->elapsed = now() - start;
-    qsort(lat, (size_t)r->nlat, sizeof(double), cmp_double);
-}
-
-static double
-pct(const double *lat, long n, double q)
-{
-    return n > 0 ? lat[(long)((double)n * q)] : 0;
+    r->elapsed = bench_now() - start;
+    bench_lat_sort(lat, r->nlat);
 }
 
 /* The urls file: paths and the label of each, labels in file order. */
@@ -350,14 +281,14 @@ main(int argc, char **argv)
         snprintf(c.url, sizeof(c.url), "%s/Task", base);
         for (int i = 0; i < seed; i++) {
             task_body(c.body, sizeof(c.body), (unsigned)i);
-            c.rlen = 0;
+            bench_resp_reset(&c.resp);
             curl_easy_setopt(c.easy, CURLOPT_URL, c.url);
             curl_easy_setopt(c.easy, CURLOPT_HTTPHEADER, c.hdrs);
             curl_easy_setopt(c.easy, CURLOPT_POSTFIELDS, c.body);
-            curl_easy_setopt(c.easy, CURLOPT_WRITEFUNCTION, sink);
-            curl_easy_setopt(c.easy, CURLOPT_WRITEDATA, &c);
+            curl_easy_setopt(c.easy, CURLOPT_WRITEFUNCTION, bench_resp_sink);
+            curl_easy_setopt(c.easy, CURLOPT_WRITEDATA, &c.resp);
             if (curl_easy_perform(c.easy) == CURLE_OK &&
-                grab_id(c.resp, ids[nids], sizeof(ids[0])) == 0) {
+                bench_grab_id(c.resp.head, ids[nids], sizeof(ids[0])) == 0) {
                 nids++;
             }
         }
@@ -379,8 +310,8 @@ main(int argc, char **argv)
         c->easy = curl_easy_init();
         c->hdrs =
             curl_slist_append(NULL, "Content-Type: application/fhir+json");
-        curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, sink);
-        curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
+        curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, bench_resp_sink);
+        curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &c->resp);
         curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
         curl_easy_setopt(c->easy, CURLOPT_TCP_NODELAY, 1L);
         curl_easy_setopt(c->easy, CURLOPT_TIMEOUT, timeout);
@@ -402,8 +333,8 @@ main(int argc, char **argv)
         printf("mode=%s conns=%d requests=%ld errors=%ld seconds=%.2f "
                "rps=%.0f p50_ms=%.2f p99_ms=%.2f\n",
                mode, conns, r.nlat, r.errors, r.elapsed,
-               (double)r.nlat / r.elapsed, pct(lat, r.nlat, 0.5),
-               pct(lat, r.nlat, 0.99));
+               (double)r.nlat / r.elapsed, bench_pct(lat, r.nlat, 0.5),
+               bench_pct(lat, r.nlat, 0.99));
     } else {
         /* Untimed: one request per connection opens them all. */
         char *warm = "Task?_id=loadgen-warm-up";
@@ -452,8 +383,8 @@ main(int argc, char **argv)
                    "seconds=%.2f rps=%.0f p50_ms=%.2f p99_ms=%.2f "
                    "max_ms=%.2f entries=%.1f total=%s label=%s\n",
                    conns, r.npaths, r.nlat, r.errors, r.elapsed,
-                   (double)r.nlat / r.elapsed, pct(lat, r.nlat, 0.5),
-                   pct(lat, r.nlat, 0.99), r.nlat ? lat[r.nlat - 1] : 0,
+                   (double)r.nlat / r.elapsed, bench_pct(lat, r.nlat, 0.5),
+                   bench_pct(lat, r.nlat, 0.99), r.nlat ? lat[r.nlat - 1] : 0,
                    r.nlat ? (double)r.entries / (double)r.nlat : 0, total,
                    u.label[g]);
             fflush(stdout);

@@ -5,6 +5,7 @@
 # 10). Prints one table; also appends it to bench/results/history.txt.
 set -euo pipefail
 server=$1 loadgen=$2
+. "$(dirname "$0")/lib.sh"
 secs=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNS:-32}
 dir=$(mktemp -d /tmp/fhir-bench-XXXXXX)
@@ -12,11 +13,7 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir
 
 "$server" --port 0 --db "$dir/bench.db" --quiet 2>"$dir/server.log" &
 pid=$!
-for _ in $(seq 1 500); do
-  port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\)\/fhir.*/\1/p' "$dir/server.log")
-  [ -n "$port" ] && break
-  sleep 0.02
-done
+port=$(server_port "$dir/server.log" "$pid")
 [ -n "$port" ] || { cat "$dir/server.log"; exit 1; }
 url="http://127.0.0.1:$port/fhir"
 
@@ -27,7 +24,6 @@ tasks=$(sqlite3 "$dir/bench.db" "SELECT count(*) FROM resource" 2>/dev/null || e
 kill $pid; wait $pid 2>/dev/null || true
 dbsize=$(du -b "$dir/bench.db" | cut -f1)
 
-field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 {
   echo "# fhir-server bench $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, ${secs}s per workload, $conns keep-alive connections"
   printf '%-26s %12s %10s %10s %8s\n' workload "req/s" "p50 ms" "p99 ms" errors

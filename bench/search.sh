@@ -7,23 +7,24 @@
 #   bench/search.sh SERVER LOADGEN GEN CACHEDIR
 #
 # The database comes from bench/gen.c and is cached in CACHEDIR, keyed by
-# task count, seed (BENCH_SEED, default 1) and a hash of bench/gen.c, so a
-# rerun skips generation (delete CACHEDIR/search-* after a change to the
-# index schema). Each query runs BENCH_SEARCH_SECONDS (default 3) per
-# client count, after BENCH_WARMUP s (default 0.5) untimed; a request is
-# given up after BENCH_TIMEOUT s (default 60), and 16 clients are skipped
-# when 1 client's p50 is over BENCH_SLOW_MS (default 2000). Prints one
-# table, plus load time, database size and stored JSON bytes; also
-# appends it to bench/results/history.txt.
+# task count, seed (BENCH_SEED, default 1) and a hash of bench/gen.c and
+# bench/clinic.{c,h}, so a rerun skips generation (delete
+# CACHEDIR/search-* after a change to the index schema). Each query runs
+# BENCH_SEARCH_SECONDS (default 3) per client count, after BENCH_WARMUP s
+# (default 0.5) untimed; a request is given up after BENCH_TIMEOUT s
+# (default 60), and 16 clients are skipped when 1 client's p50 is over
+# BENCH_SLOW_MS (default 2000). Prints one table, plus load time, database
+# size and stored JSON bytes; also appends it to bench/results/history.txt.
 set -euo pipefail
 server=$1 loadgen=$2 gen=$3 cache=$4
 tasks=${BENCH_TASKS:-100000}
 seed=${BENCH_SEED:-1}
 secs=${BENCH_SEARCH_SECONDS:-3}
 cd "$(dirname "$0")/.." # gen reads profiles/definitions
+. bench/lib.sh
 mkdir -p "$cache" bench/results
 
-key="search-$tasks-s$seed-$(sha1sum bench/gen.c | cut -c1-8)"
+key="search-$tasks-s$seed-$(cat bench/gen.c bench/clinic.c bench/clinic.h | sha1sum | cut -c1-8)"
 db="$cache/$key.db"
 if [ ! -s "$cache/$key.gen" ] || [ ! -s "$db" ]; then
   # Older data for the same size and seed is stale now.
@@ -59,19 +60,12 @@ trap cleanup EXIT
 start_server() {
   "$server" --port 0 --db "$db" --quiet 2>"$dir/server.log" &
   pid=$!
-  port=
   # up to 15 min: a database from an older schema is reindexed first
-  for _ in $(seq 1 45000); do
-    port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\)\/fhir.*/\1/p' "$dir/server.log")
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.02
-  done
+  port=$(server_port "$dir/server.log" "$pid" 45000)
   [ -n "$port" ] || { cat "$dir/server.log"; exit 1; }
   url="http://127.0.0.1:$port/fhir"
 }
 
-field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 slow_ms=${BENCH_SLOW_MS:-2000}
 timeout=${BENCH_TIMEOUT:-60}
 warmup=${BENCH_WARMUP:-0.5}
