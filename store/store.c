@@ -413,6 +413,7 @@ store_env_open(store_env **out, const store_opts *opts, fhir_err *err)
         goto fail;
     }
     env->last_us = last;
+    store__ckpt_start(env);
     *out = env;
     return 0;
 fail:
@@ -426,6 +427,7 @@ store_env_close(store_env *env)
     if (env == NULL) {
         return;
     }
+    store__ckpt_stop(env);
     store__conn_close(&env->w);
     store__hot_free(env);
     store__pending_free(env);

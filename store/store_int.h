@@ -98,10 +98,12 @@ typedef struct store__key {
 
 typedef struct store__hot store__hot;
 typedef struct store__pending store__pending;
+typedef struct store__ckpt store__ckpt;
 
 struct store_env {
     store__hot *hot;
     store__pending *pending; /* pending.c, guarded by wlock */
+    store__ckpt *ckpt;       /* checkpoint.c: the checkpointing thread */
     store_opts opts;
     char *path;
     pthread_mutex_t wlock; /* serialises write transactions */
@@ -154,6 +156,11 @@ int store__sys_get(store_env *env, const char *uri, int64_t *id);
 void store__sys_put(store_env *env, const char *uri, int64_t id, int pending);
 void store__pending_end(store_env *env, int committed);
 void store__pending_free(store_env *env);
+/* checkpoint.c: starts the thread that checkpoints the WAL when commits
+ * have grown it (else SQLite's automatic checkpoints stay on); stop
+ * joins it, before the writer connection closes. */
+void store__ckpt_start(store_env *env);
+void store__ckpt_stop(store_env *env);
 /* hot.c: the in-memory sets. store__hot_note records one resource's
  * change in the open write transaction (old and new token and reference
  * keys, the parameters it has rows for, its date rows; live 0 for a
