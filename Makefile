@@ -35,12 +35,12 @@ FHIR_SRC     = fhir/err.c fhir/mem.c fhir/json.c fhir/types.c fhir/time.c \
                fhir/build.c fhir/text.c fhir/fhirpath.c fhir/patch.c
 PROFILES_SRC = profiles/profiles.c
 SEARCH_SRC   = search/query.c search/registry.c search/index.c search/plan.c search/hot.c \
-               search/match.c
+               search/match.c search/include.c
 STORE_SRC    = store/store.c store/history.c store/index.c store/query.c \
                store/hot.c store/pending.c store/checkpoint.c
 SERVER_SRC   = server/config.c server/server.c server/http.c server/rest.c \
                server/capability.c server/load.c server/index.c \
-               server/search.c server/bundle.c
+               server/search.c server/bundle.c server/include.c
 MAIN_SRC     = server/main.c
 
 LIB_SRC  = $(FHIR_SRC) $(PROFILES_SRC) $(SEARCH_SRC) $(STORE_SRC) $(SERVER_SRC)
@@ -55,6 +55,7 @@ UNIT_TESTS = tests/unit/test_fhir_json tests/unit/test_fhir_misc tests/unit/test
              tests/unit/test_search_plan tests/unit/test_fhir_patch
 HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
              tests/http/test_http_search tests/http/test_http_exchange \
+             tests/http/test_http_include \
              tests/http/test_http_process
 TEST_SUPPORT = tests/http/harness.c
 TEST_BINS  = $(UNIT_TESTS:%=$(BUILD)/%) $(HTTP_TESTS:%=$(BUILD)/%)

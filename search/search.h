@@ -265,4 +265,36 @@ int search_plan_backwards(const search_plan *p);
 /* 1 when the request continues from a cursor (not the first page). */
 int search_plan_has_cursor(const search_plan *p);
 
+/* ---- _include and _revinclude ------------------------------------------ */
+
+typedef struct search_incl {
+    const search_param *param; /* a reference parameter of `from` */
+    int from;                  /* served type holding the reference */
+    int target;                /* served type to keep (:Type), or -1 */
+    int rev;                   /* 1: _revinclude */
+    int iterate;               /* :iterate (or :recurse) */
+} search_incl;
+
+/* 1 when reference parameter p may refer to served type `type`. */
+int search_param_targets(const search_param *p, int type);
+
+/* Parses one parameter named _include[:iterate] or _revinclude[:iterate]
+ * with value "Source:param[:Target]" (or "*" for _include: every
+ * reference parameter) into out[*n...] (at most max in all). Errors
+ * (invalid, 400) name the parameter. */
+int search_incl_parse(search_incl *out, size_t *n, size_t max,
+                      const search_registry *reg, const char *name,
+                      const char *value, fhir_err *err) FHIR_MUST_CHECK;
+/* Rows (ref): the references `in` holds on the resources rids[]. */
+void search_incl_refs_sql(fhir_sql *out, const search_incl *in,
+                          const int64_t *rids, size_t n);
+/* Rows (rid, type code, id, body): the live resources of store type
+ * `tcode` with these ids. */
+void search_incl_fetch_sql(fhir_sql *out, int tcode, const char *const *ids,
+                           size_t n);
+/* Rows as above: up to `limit` live resources of store type from_code
+ * whose parameter in->param refers to one of refs[] ("Type/id"). */
+void search_incl_rev_sql(fhir_sql *out, const search_incl *in, int from_code,
+                         const char *const *refs, size_t n, int64_t limit);
+
 #endif

@@ -81,6 +81,36 @@ search_params(cJSON *res, const search_registry *reg, int t)
     }
 }
 
+/* searchInclude and searchRevInclude: every reference parameter of t,
+ * and every reference parameter of any type that can refer to t. */
+static void
+includes(cJSON *res, const search_registry *reg, int t)
+{
+    cJSON *inc = cJSON_AddArrayToObject(res, "searchInclude");
+    cJSON *rev = cJSON_AddArrayToObject(res, "searchRevInclude");
+    cJSON_AddItemToArray(inc, cJSON_CreateString("*"));
+    for (size_t i = 0; reg != NULL && i < search_registry_count(reg); i++) {
+        const search_param *p = search_registry_at(reg, i);
+        if (search_param_type(p) != SEARCH_TYPE_REFERENCE ||
+            search_param_unsupported(p, NULL) || !search_param_indexed(p)) {
+            continue;
+        }
+        char v[160];
+        if (search_param_applies(p, t)) {
+            snprintf(v, sizeof(v), "%s:%s", fhir_type_name(t),
+                     search_param_code(p));
+            cJSON_AddItemToArray(inc, cJSON_CreateString(v));
+        }
+        for (int from = 0; from < fhir_type_count(); from++) {
+            if (search_param_applies(p, from) && search_param_targets(p, t)) {
+                snprintf(v, sizeof(v), "%s:%s", fhir_type_name(from),
+                         search_param_code(p));
+                cJSON_AddItemToArray(rev, cJSON_CreateString(v));
+            }
+        }
+    }
+}
+
 void
 srv__capability_build(srv_server *s)
 {
@@ -124,6 +154,7 @@ srv__capability_build(srv_server *s)
             }
         }
         search_params(res, s->search, t);
+        includes(res, s->search, t);
         /* If-Match is honoured on update and delete. */
         cJSON_AddStringToObject(res, "versioning", "versioned-update");
         cJSON_AddBoolToObject(res, "readHistory", has("vread"));

@@ -52,6 +52,9 @@ static const struct option options[] = {
     {"--max-bundle-entries", "FHIR_MAX_BUNDLE_ENTRIES", K_POSINT,
      OFF(max_bundle_entries), "N",
      "most entries in a transaction or batch Bundle (default 10000)"},
+    {"--max-include", "FHIR_MAX_INCLUDE", K_POSINT, OFF(max_include), "N",
+     "most resources _include and _revinclude add to one page (default "
+     "2000)"},
     {"--cond-delete-max", "FHIR_COND_DELETE_MAX", K_POSINT,
      OFF(cond_delete_max), "N",
      "most resources one conditional delete may remove (default 1)"},
@@ -87,6 +90,7 @@ srv_config_init(srv_config *cfg)
     cfg->max_count = 1000;
     cfg->max_bundle_entries = 10000;
     cfg->cond_delete_max = 1;
+    cfg->max_include = 2000;
     cfg->replay_window = 86400;
     cfg->durability_full = 1;
 }

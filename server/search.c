@@ -160,18 +160,18 @@ cand_cmp(const void *x, const void *y)
 }
 
 static void
-add_entry(srv_req *r, cJSON *bundle, const struct cand *c, int subset,
-          prof_subset_mode mode, const char *elements)
+add_entry(srv_req *r, cJSON *bundle, const srv_found *f, int subset,
+          prof_subset_mode mode, const char *elements, const char *how)
 {
     cJSON *e = fhir_bundle_add_entry(bundle);
     cJSON_AddStringToObject(e, "fullUrl",
                             fhir_arena_printf(r->a, "%s/%s/%s", r->base,
-                                              fhir_type_name(c->type), c->id));
+                                              fhir_type_name(f->type), f->id));
     cJSON *res = NULL;
     if (r->pretty || subset) {
         fhir_json_opts jo = {512, 0};
         fhir_err err = FHIR_ERR_INIT;
-        if (fhir_json_parse(&res, c->body, c->len, &jo, &err) != 0) {
+        if (fhir_json_parse(&res, f->body, f->len, &jo, &err) != 0) {
             res = NULL;
         }
     }
@@ -179,9 +179,41 @@ add_entry(srv_req *r, cJSON *bundle, const struct cand *c, int subset,
         prof_subset(r->srv->prof, res, mode, elements);
     }
     cJSON_AddItemToObject(e, "resource",
-                          res ? res : fhir_json_raw(c->body, c->len));
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode",
-                            "match");
+                          res ? res : fhir_json_raw(f->body, f->len));
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode", how);
+}
+
+static srv_found
+found_of(const struct cand *c)
+{
+    srv_found f = {c->rid, c->type, c->id, c->body, c->len};
+    return f;
+}
+
+#define MAX_INCLUDES 32
+
+/* Takes the _include / _revinclude parameters out of q (into in[]), so
+ * that the plan sees only the search itself. */
+static int
+split_includes(srv_req *r, const search_query *q, search_query *rest,
+               search_incl *in, size_t *nin, fhir_err *err)
+{
+    rest->params = fhir_arena_alloc(r->a, (q->n + 1) * sizeof(search_pair));
+    rest->n = 0;
+    *nin = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        const char *name = q->params[i].name;
+        if (strncmp(name, "_include", 8) == 0 ||
+            strncmp(name, "_revinclude", 11) == 0) {
+            if (search_incl_parse(in, nin, MAX_INCLUDES, r->srv->search, name,
+                                  q->params[i].value, err) != 0) {
+                return -1;
+            }
+        } else {
+            rest->params[rest->n++] = q->params[i];
+        }
+    }
+    return 0;
 }
 
 /* The query string of `q` without _cursor, for links. */
@@ -377,8 +409,12 @@ srv__search(srv_req *r, const search_query *q)
     so.default_count = r->srv->cfg.default_count;
     so.max_count = r->srv->cfg.max_count;
     so.strict = handling_strict(r);
+    search_incl incl[MAX_INCLUDES];
+    size_t nincl = 0;
+    search_query plan_q;
     if (db == NULL || search_types(&so, r, q, &err) != 0 ||
-        search_plan_new(&plan, r->srv->search, q, &so, r->a, &err) != 0) {
+        split_includes(r, q, &plan_q, incl, &nincl, &err) != 0 ||
+        search_plan_new(&plan, r->srv->search, &plan_q, &so, r->a, &err) != 0) {
         goto fail;
     }
     /* One read transaction: counts, page and snapshot agree. */
@@ -420,10 +456,24 @@ srv__search(srv_req *r, const search_query *q)
             qsort(pg.c, pg.n, sizeof(*pg.c), cand_cmp);
         }
     }
-    store_read_end(db);
-    in_tx = 0;
     int more = pg.n > (size_t)want;
     size_t shown = more ? (size_t)want : pg.n;
+    /* What the page's matches bring along, read in the same snapshot. */
+    srv_found *inc = NULL;
+    size_t ninc = 0;
+    int cut = 0;
+    if (nincl > 0 && shown > 0) {
+        srv_found *mine = fhir_arena_alloc(r->a, shown * sizeof(*mine));
+        for (size_t i = 0; i < shown; i++) {
+            mine[i] = found_of(&pg.c[i]);
+        }
+        if (srv__includes(r, db, incl, nincl, mine, shown, &inc, &ninc, &cut,
+                          &err) != 0) {
+            goto fail;
+        }
+    }
+    store_read_end(db);
+    in_tx = 0;
     /* Rows came in paging order; going back that is last-first. */
     /* _summary / _elements: the matches, reduced. */
     search_summary sum = search_plan_summary(plan);
@@ -435,8 +485,11 @@ srv__search(srv_req *r, const search_query *q)
                             : sum == SEARCH_SUMMARY_DATA ? PROF_SUBSET_DATA
                                                          : PROF_SUBSET_ELEMENTS;
     for (size_t i = 0; i < shown; i++) {
-        add_entry(r, bundle, &pg.c[back ? shown - 1 - i : i], subset, mode,
-                  elements);
+        srv_found f = found_of(&pg.c[back ? shown - 1 - i : i]);
+        add_entry(r, bundle, &f, subset, mode, elements, "match");
+    }
+    for (size_t i = 0; i < ninc; i++) {
+        add_entry(r, bundle, &inc[i], subset, mode, elements, "include");
     }
     int64_t known = 0;
     int cheap = search_plan_count_known(plan, &known);
@@ -504,12 +557,22 @@ srv__search(srv_req *r, const search_query *q)
     }
     const char *const *warnings = NULL;
     size_t nw = search_plan_warnings(plan, &warnings);
-    if (nw > 0) {
-        cJSON *oo =
-            fhir_oo_new("warning", FHIR_ISSUE_NOT_SUPPORTED, warnings[0], NULL);
-        for (size_t i = 1; i < nw; i++) {
+    if (nw > 0 || cut) {
+        cJSON *oo = cJSON_CreateObject();
+        cJSON_AddStringToObject(oo, "resourceType", "OperationOutcome");
+        for (size_t i = 0; i < nw; i++) {
             fhir_oo_add(oo, "warning", FHIR_ISSUE_NOT_SUPPORTED, warnings[i],
                         NULL);
+        }
+        if (cut) {
+            fhir_oo_add(
+                oo, "warning", FHIR_ISSUE_INCOMPLETE,
+                fhir_arena_printf(r->a,
+                                  "_include/_revinclude: only the first %d "
+                                  "resources were included (the server's "
+                                  "--max-include); the result is incomplete",
+                                  r->srv->cfg.max_include),
+                NULL);
         }
         cJSON *e = fhir_bundle_add_entry(bundle);
         cJSON_AddItemToObject(e, "resource", oo);

@@ -28,6 +28,7 @@ typedef struct srv_config {
     int max_bundle_entries;  /* entries in a transaction or batch */
     int cond_delete_max;     /* resources one conditional delete removes */
     int replay_window;       /* seconds a transaction response is kept */
+    int max_include;         /* resources _include/_revinclude may add */
     int durability_full;     /* synchronous=FULL (1) or NORMAL (0) */
     int reindex;             /* --reindex: rebuild the index, then exit */
 } srv_config;

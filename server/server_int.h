@@ -192,6 +192,14 @@ void srv__index(srv_server *s, int type, const cJSON *res, fhir_rows *out,
                 fhir_arena *a);
 
 /* ---- search.c ------------------------------------------------------- */
+/* A resource a search found: a match or one included. */
+typedef struct srv_found {
+    int64_t rid;
+    int type;
+    const char *id;
+    const char *body;
+    size_t len;
+} srv_found;
 /* Answers a search of r->type with the parameters q. */
 int srv__search(srv_req *r, const search_query *q);
 /* The ids of the live resources of `type` that the conditional URL's
@@ -203,6 +211,16 @@ int srv__search(srv_req *r, const search_query *q);
  * malformed parameters. */
 int srv__match(srv_req *r, int type, const search_query *q, size_t max,
                const char ***ids, size_t *n, fhir_err *err) FHIR_MUST_CHECK;
+
+/* ---- include.c ------------------------------------------------------ */
+/* Follows the _include / _revinclude parameters in[] from the page's
+ * matches (and, for :iterate, from what they include, round after round)
+ * on db inside the search's read transaction: *out gets the resources to
+ * add (each once, none of the page's), at most --max-include of them;
+ * *cut is 1 when more were left out. */
+int srv__includes(srv_req *r, store_db *db, const search_incl *in, size_t nin,
+                  const srv_found *page, size_t npage, srv_found **out,
+                  size_t *nout, int *cut, fhir_err *err) FHIR_MUST_CHECK;
 
 /* ---- bundle.c ------------------------------------------------------- */
 /* POST /fhir: a transaction or batch Bundle. */
