@@ -55,7 +55,7 @@ UNIT_TESTS = tests/unit/test_fhir_json tests/unit/test_fhir_misc tests/unit/test
              tests/unit/test_search_plan tests/unit/test_fhir_patch
 HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
              tests/http/test_http_search tests/http/test_http_exchange \
-             tests/http/test_http_include \
+             tests/http/test_http_include tests/http/test_http_follow \
              tests/http/test_http_process
 TEST_SUPPORT = tests/http/harness.c
 TEST_BINS  = $(UNIT_TESTS:%=$(BUILD)/%) $(HTTP_TESTS:%=$(BUILD)/%)
