@@ -35,7 +35,7 @@ FHIR_SRC     = fhir/err.c fhir/mem.c fhir/json.c fhir/types.c fhir/time.c \
                fhir/build.c fhir/text.c fhir/fhirpath.c fhir/patch.c
 PROFILES_SRC = profiles/profiles.c
 SEARCH_SRC   = search/query.c search/registry.c search/index.c search/plan.c search/hot.c \
-               search/match.c search/include.c
+               search/match.c search/include.c search/compartment.c
 STORE_SRC    = store/store.c store/history.c store/index.c store/query.c \
                store/hot.c store/pending.c store/checkpoint.c
 SERVER_SRC   = server/config.c server/server.c server/http.c server/rest.c \

@@ -237,6 +237,10 @@ search_registry_load(search_registry **out, const char *dir, fhir_err *err)
         reg->codes[t] = codes;
         reg->ncodes[t] = n;
     }
+    reg->comp_type = -1;
+    if (search__compartment_load(reg, dir, err) != 0) {
+        goto done;
+    }
     *out = reg;
     reg = NULL;
     rc = 0;

@@ -265,6 +265,16 @@ int search_plan_backwards(const search_plan *p);
 /* 1 when the request continues from a cursor (not the first page). */
 int search_plan_has_cursor(const search_plan *p);
 
+/* ---- the Patient compartment ------------------------------------------- */
+
+/* The served type owning the compartment (Patient), or -1. */
+int search_compartment_type(const search_registry *reg);
+/* The reference parameters that put a resource of served type `type` in
+ * a compartment (Task: patient, focus); 0 when the type is never in it.
+ * *out borrowed. */
+size_t search_compartment_params(const search_registry *reg, int type,
+                                 const search_param *const **out);
+
 /* ---- _include and _revinclude ------------------------------------------ */
 
 typedef struct search_incl {

@@ -53,7 +53,16 @@ struct search_registry {
     size_t ncodes[16];
     const char **bases; /* this server's base URLs, no trailing '/' */
     size_t nbases;
+    /* The Patient compartment (compartment.c): its owner type, and per
+     * served type the parameters that place a resource in it. */
+    int comp_type;
+    const search_param **comp_params[16];
+    size_t ncomp_params[16];
 };
+
+/* Reads the compartment definition in dir into reg (compartment.c). */
+int search__compartment_load(search_registry *reg, const char *dir,
+                             fhir_err *err);
 
 /* "Type/id" (from a) when s is "<base>/Type/id[/_history/n]" under one of
  * reg's bases, else NULL (index.c; plan.c reads search values with it). */

@@ -94,6 +94,30 @@ index_of(fhir_rows *rows, const char *type, const cJSON *res, fhir_arena *a)
 
 /* ---- registry ------------------------------------------------------- */
 
+/* The Patient compartment comes from its definition file. */
+static void
+search_registry__patient_compartment(void **state)
+{
+    (void)state;
+    const search_param *const *ps = NULL;
+    assert_int_equal(search_compartment_type(reg), fhir_type_find("Patient"));
+    assert_int_equal(
+        search_compartment_params(reg, fhir_type_find("Task"), &ps), 2);
+    assert_string_equal(search_param_code(ps[0]), "patient");
+    assert_string_equal(search_param_code(ps[1]), "focus");
+    assert_int_equal(
+        search_compartment_params(reg, fhir_type_find("ServiceRequest"), &ps),
+        2);
+    assert_string_equal(search_param_code(ps[0]), "subject");
+    assert_string_equal(search_param_code(ps[1]), "performer");
+    assert_int_equal(
+        search_compartment_params(reg, fhir_type_find("Patient"), &ps), 1);
+    assert_string_equal(search_param_code(ps[0]), "link");
+    assert_int_equal(
+        search_compartment_params(reg, fhir_type_find("Practitioner"), &ps),
+        0);
+}
+
 static void
 search_registry__loads_and_finds(void **state)
 {
@@ -747,6 +771,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(search_registry__loads_and_finds),
+        cmocka_unit_test(search_registry__patient_compartment),
         cmocka_unit_test(search_registry__unsupported_are_reported),
         cmocka_unit_test(search_registry__every_standard_parameter_compiles),
         cmocka_unit_test(search_index__clinic_task),
