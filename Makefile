@@ -40,7 +40,8 @@ STORE_SRC    = store/store.c store/history.c store/index.c store/query.c \
                store/hot.c store/pending.c store/checkpoint.c
 SERVER_SRC   = server/config.c server/server.c server/http.c server/rest.c \
                server/capability.c server/load.c server/index.c \
-               server/search.c server/bundle.c server/include.c
+               server/search.c server/bundle.c server/include.c \
+               server/compartment.c
 MAIN_SRC     = server/main.c
 
 LIB_SRC  = $(FHIR_SRC) $(PROFILES_SRC) $(SEARCH_SRC) $(STORE_SRC) $(SERVER_SRC)
@@ -56,6 +57,7 @@ UNIT_TESTS = tests/unit/test_fhir_json tests/unit/test_fhir_misc tests/unit/test
 HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
              tests/http/test_http_search tests/http/test_http_exchange \
              tests/http/test_http_include tests/http/test_http_follow \
+             tests/http/test_http_compartment \
              tests/http/test_http_process
 TEST_SUPPORT = tests/http/harness.c
 TEST_BINS  = $(UNIT_TESTS:%=$(BUILD)/%) $(HTTP_TESTS:%=$(BUILD)/%)

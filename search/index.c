@@ -420,6 +420,14 @@ search_index(fhir_rows *out, const search_registry *reg, int type,
         r.n = 0;
         fhir_path_eval(&r, p->path, res);
         c.param = p->num;
+        if (p->self_type == type) {
+            /* The compartment's owner is in its own compartment. */
+            const char *id = fhir_json_str(res, "id");
+            if (id != NULL) {
+                add_ref(&c, fhir_arena_printf(a, "%s/%s", fhir_type_name(type),
+                                              id));
+            }
+        }
         for (size_t i = 0; i < r.n; i++) {
             switch (p->type) {
             case SEARCH_TYPE_TOKEN:

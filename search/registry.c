@@ -104,6 +104,7 @@ param_init(struct search_param *p, fhir_arena *a, const cJSON *sp)
     p->expression = expr ? fhir_arena_strdup(a, expr) : NULL;
     p->types = types;
     p->num = -1;
+    p->self_type = -1;
     if (parse_type(fhir_json_str(sp, "type"), &p->type) != 0) {
         p->unsupported = 1;
         p->why = "its type is unknown";
@@ -186,7 +187,7 @@ search_registry_load(search_registry **out, const char *dir, fhir_err *err)
         goto done;
     }
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(bundle, "entry");
-    size_t cap = (size_t)cJSON_GetArraySize(entries) + 1;
+    size_t cap = (size_t)cJSON_GetArraySize(entries) + 2;
     reg->params = fhir_arena_alloc(reg->arena, cap * sizeof(*reg->params));
     const cJSON *e;
     cJSON_ArrayForEach(e, entries)
@@ -199,6 +200,25 @@ search_registry_load(search_registry **out, const char *dir, fhir_err *err)
         if (param_init(&reg->params[reg->nparams], reg->arena, sp) == 0) {
             reg->nparams++;
         }
+    }
+    /* The compartment's own parameter, made from its definition. */
+    cJSON *extra = NULL;
+    if (search__compartment_load(reg, dir, &extra, err) != 0) {
+        goto done;
+    }
+    if (extra != NULL) {
+        struct search_param *cp = &reg->params[reg->nparams];
+        int ok = param_init(cp, reg->arena, extra) == 0 && !cp->unsupported;
+        cJSON_Delete(extra);
+        if (!ok) {
+            fhir_err_set(err, FHIR_ISSUE_STRUCTURE,
+                         "the compartment's parameters cannot be indexed: "
+                         "%s",
+                         cp->why ? cp->why : "no served type");
+            goto done;
+        }
+        cp->self_type = reg->comp_type;
+        reg->nparams++;
     }
     if (reg->nparams > 1) {
         qsort(reg->params, reg->nparams, sizeof(*reg->params), param_cmp);
@@ -237,10 +257,7 @@ search_registry_load(search_registry **out, const char *dir, fhir_err *err)
         reg->codes[t] = codes;
         reg->ncodes[t] = n;
     }
-    reg->comp_type = -1;
-    if (search__compartment_load(reg, dir, err) != 0) {
-        goto done;
-    }
+    search__compartment_resolve(reg);
     *out = reg;
     reg = NULL;
     rc = 0;

@@ -267,6 +267,11 @@ int search_plan_has_cursor(const search_plan *p);
 
 /* ---- the Patient compartment ------------------------------------------- */
 
+/* A compartment is searched with the reference parameter `_compartment`
+ * (every type it can hold has it; its rows name the owner a resource is
+ * in the compartment of, and on the owner itself): Patient/1/Task is
+ * Task?_compartment=Patient/1. */
+
 /* The served type owning the compartment (Patient), or -1. */
 int search_compartment_type(const search_registry *reg);
 /* The reference parameters that put a resource of served type `type` in

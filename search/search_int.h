@@ -32,7 +32,9 @@ struct search_param {
     fhir_path *path;      /* compiled expression, NULL when unsupported */
     const char **targets; /* reference target types */
     size_t ntargets;
-    int num;                  /* store's number, set at start-up */
+    int num;       /* store's number, set at start-up */
+    int self_type; /* served type whose resources also get a row naming
+                      themselves (the compartment's owner), or -1 */
     const char *const *order; /* token codes in rank order, for _sort */
     size_t norder;
 };
@@ -56,13 +58,20 @@ struct search_registry {
     /* The Patient compartment (compartment.c): its owner type, and per
      * served type the parameters that place a resource in it. */
     int comp_type;
+    const char **comp_codes[16];
     const search_param **comp_params[16];
-    size_t ncomp_params[16];
+    size_t ncomp[16];
 };
 
-/* Reads the compartment definition in dir into reg (compartment.c). */
+/* Reads the compartment definition in dir (compartment.c): records per
+ * type the parameters that place a resource in it and builds from them
+ * one more SearchParameter, stored in *extra (param_init'ed by the
+ * caller; NULL when there is no definition). Call before the codes are
+ * sorted. */
 int search__compartment_load(search_registry *reg, const char *dir,
-                             fhir_err *err);
+                             cJSON **extra, fhir_err *err);
+void search__compartment_resolve(search_registry *reg);
+#define SEARCH_COMPARTMENT_CODE "_compartment"
 
 /* "Type/id" (from a) when s is "<base>/Type/id[/_history/n]" under one of
  * reg's bases, else NULL (index.c; plan.c reads search values with it). */

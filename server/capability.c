@@ -63,7 +63,9 @@ search_params(cJSON *res, const search_registry *reg, int t)
     for (size_t i = 0; reg != NULL && i < search_registry_count(reg); i++) {
         const search_param *p = search_registry_at(reg, i);
         char url[160];
-        if (!search_param_applies(p, t) || search_param_unsupported(p, NULL)) {
+        /* _compartment serves Patient/[id]/... (rest.compartment). */
+        if (!search_param_applies(p, t) || search_param_unsupported(p, NULL) ||
+            strcmp(search_param_code(p), "_compartment") == 0) {
             continue;
         }
         if (list == NULL) {
@@ -92,7 +94,8 @@ includes(cJSON *res, const search_registry *reg, int t)
     for (size_t i = 0; reg != NULL && i < search_registry_count(reg); i++) {
         const search_param *p = search_registry_at(reg, i);
         if (search_param_type(p) != SEARCH_TYPE_REFERENCE ||
-            search_param_unsupported(p, NULL) || !search_param_indexed(p)) {
+            search_param_unsupported(p, NULL) || !search_param_indexed(p) ||
+            strcmp(search_param_code(p), "_compartment") == 0) {
             continue;
         }
         char v[160];
@@ -155,6 +158,14 @@ srv__capability_build(srv_server *s)
         }
         search_params(res, s->search, t);
         includes(res, s->search, t);
+        if (t == search_compartment_type(s->search) && has("operation")) {
+            cJSON *op = cJSON_CreateObject();
+            cJSON_AddStringToObject(op, "name", "everything");
+            cJSON_AddStringToObject(
+                op, "definition",
+                "http://hl7.org/fhir/OperationDefinition/Patient-everything");
+            cJSON_AddItemToArray(cJSON_AddArrayToObject(res, "operation"), op);
+        }
         /* If-Match is honoured on update and delete. */
         cJSON_AddStringToObject(res, "versioning", "versioned-update");
         cJSON_AddBoolToObject(res, "readHistory", has("vread"));
@@ -169,6 +180,12 @@ srv__capability_build(srv_server *s)
                                 : s->cfg.cond_delete_max > 1 ? "multiple"
                                                              : "single");
         cJSON_AddItemToArray(resources, res);
+    }
+    if (has("compartment") && search_compartment_type(s->search) >= 0) {
+        cJSON_AddItemToArray(
+            cJSON_AddArrayToObject(rest, "compartment"),
+            cJSON_CreateString(
+                "http://hl7.org/fhir/CompartmentDefinition/patient"));
     }
     cJSON *sys = cJSON_AddArrayToObject(rest, "interaction");
     for (int i = 0; i < srv_ninteractions; i++) {

@@ -43,6 +43,11 @@ put_one(srv_server *s, store_tx *tx, cJSON *res, fhir_err *err)
         fhir_id_new(fresh);
     }
     char *id = fhir_xstrdup(given ? given : fresh);
+    if (given == NULL) {
+        /* Indexed with its id (a Patient's compartment row names it). */
+        cJSON_DeleteItemFromObjectCaseSensitive(res, "id");
+        fhir_json_insert(res, 1, "id", cJSON_CreateString(id));
+    }
     fhir_arena *a = fhir_arena_new();
     fhir_rows rows = {NULL, 0, 0};
     srv__index(s, type, res, &rows, a);

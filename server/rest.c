@@ -301,6 +301,11 @@ put_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
                     .method = method,
                     .rows = &rows};
     memset(out, 0, sizeof(*out));
+    if (fhir_json_str(res, "id") == NULL) {
+        /* A create: indexed with its id (a Patient's compartment row
+         * names it). */
+        fhir_json_insert(res, 1, "id", cJSON_CreateString(id));
+    }
     srv__index(r->srv, r->type, res, &rows, r->a);
     int began = srv__tx_begin(r, err) == 0;
     int ok = began && store_tx_put(out, r->tx, &in, err) == 0;
@@ -1051,6 +1056,11 @@ const srv_interaction srv_interactions[] = {
     {"batch", SRV_LEVEL_SYSTEM, SRV_SHAPE_BASE, SRV_POST, srv__bundle},
     {"history-system", SRV_LEVEL_SYSTEM, SRV_SHAPE_HIST_SYS, SRV_GET,
      do_history},
+    /* Not interaction codes: listed as rest.compartment and as the
+     * Patient resource's operation by capability.c. */
+    {"compartment", SRV_LEVEL_NONE, SRV_SHAPE_COMPARTMENT, SRV_GET,
+     srv__compartment},
+    {"operation", SRV_LEVEL_NONE, SRV_SHAPE_INST_OP, SRV_GET, srv__operation},
 };
 
 const int srv_ninteractions =

@@ -277,6 +277,19 @@ search_types(search_opts *so, srv_req *r, const search_query *q, fhir_err *err)
             tok = comma ? comma + 1 : NULL;
         }
     }
+    if (r->comp_id != NULL) {
+        /* Only the types a compartment can hold. */
+        size_t w = 0;
+        for (size_t i = 0; i < so->ntypes; i++) {
+            const search_param *const *ps = NULL;
+            if (so->types[i] == search_compartment_type(r->srv->search) ||
+                search_compartment_params(r->srv->search, so->types[i], &ps) >
+                    0) {
+                so->types[w++] = so->types[i];
+            }
+        }
+        so->ntypes = w;
+    }
     for (size_t i = 0; i < so->ntypes; i++) {
         so->type_codes[i] = store_type_code(r->srv->env, so->types[i]);
     }
@@ -412,9 +425,35 @@ srv__search(srv_req *r, const search_query *q)
     search_incl incl[MAX_INCLUDES];
     size_t nincl = 0;
     search_query plan_q;
-    if (db == NULL || search_types(&so, r, q, &err) != 0 ||
-        split_includes(r, q, &plan_q, incl, &nincl, &err) != 0 ||
-        search_plan_new(&plan, r->srv->search, &plan_q, &so, r->a, &err) != 0) {
+    if (db == NULL || search_types(&so, r, q, &err) != 0) {
+        goto fail;
+    }
+    if (so.ntypes == 0) {
+        /* A compartment that cannot hold the type: nothing matches. */
+        bundle = fhir_bundle_new("searchset");
+        fhir_json_insert(bundle, 4, "total", cJSON_CreateNumber(0));
+        srv__reply_json(r, 200, bundle, NULL);
+        return 0;
+    }
+    if (split_includes(r, q, &plan_q, incl, &nincl, &err) != 0) {
+        goto fail;
+    }
+    if (r->comp_id != NULL) {
+        /* The compartment is one more (indexed) reference condition. */
+        search_pair *more =
+            fhir_arena_alloc(r->a, (plan_q.n + 1) * sizeof(search_pair));
+        if (plan_q.n > 0) {
+            memcpy(more, plan_q.params, plan_q.n * sizeof(search_pair));
+        }
+        more[plan_q.n].name = "_compartment";
+        more[plan_q.n].value = fhir_arena_printf(
+            r->a, "%s/%s",
+            fhir_type_name(search_compartment_type(r->srv->search)),
+            r->comp_id);
+        plan_q.params = more;
+        plan_q.n++;
+    }
+    if (search_plan_new(&plan, r->srv->search, &plan_q, &so, r->a, &err) != 0) {
         goto fail;
     }
     /* One read transaction: counts, page and snapshot agree. */
@@ -511,7 +550,9 @@ srv__search(srv_req *r, const search_query *q)
     /* Links: self, and next while there is more. */
     fhir_buf link = FHIR_BUF_INIT;
     fhir_buf_puts(&link, r->base);
-    if (r->type >= 0) {
+    if (r->link_path != NULL) {
+        fhir_buf_printf(&link, "/%s", r->link_path);
+    } else if (r->type >= 0) {
         fhir_buf_printf(&link, "/%s", fhir_type_name(r->type));
     }
     size_t plen = link.len;

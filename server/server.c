@@ -157,7 +157,8 @@ classify(srv_req *r)
                                              : SRV_SHAPE_INSTANCE;
     case 3:
         return strcmp(s[2], "_history") == 0 ? SRV_SHAPE_INST_HIST
-                                             : SRV_SHAPE_NONE;
+               : s[2][0] == '$'              ? SRV_SHAPE_INST_OP
+                                             : SRV_SHAPE_COMPARTMENT;
     case 4:
         return strcmp(s[2], "_history") == 0 ? SRV_SHAPE_VERSION
                                              : SRV_SHAPE_NONE;

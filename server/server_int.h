@@ -84,6 +84,10 @@ typedef struct srv_req {
     const char *base; /* absolute base URL, no trailing slash */
     int status;       /* sent status, for the log line */
     srv_sub *sub;     /* a Bundle entry: see srv_sub; NULL for HTTP */
+    /* A compartment search (compartment.c): the owner's id, and the path
+     * below the base that links repeat ("Patient/1/Task"). */
+    const char *comp_id;
+    const char *link_path;
     /* The write transaction the request runs in (srv__tx_begin): its
      * own, or a transaction Bundle's (tx_own 0). */
     store_tx *tx;
@@ -109,6 +113,8 @@ typedef enum srv_shape {
     SRV_SHAPE_INSTANCE,    /* /fhir/Task/1 */
     SRV_SHAPE_INST_HIST,   /* /fhir/Task/1/_history */
     SRV_SHAPE_VERSION,     /* /fhir/Task/1/_history/2 */
+    SRV_SHAPE_COMPARTMENT, /* /fhir/Patient/1/Task, /fhir/Patient/1/[*] */
+    SRV_SHAPE_INST_OP,     /* /fhir/Patient/1/$everything */
     SRV_SHAPE_NONE
 } srv_shape;
 
@@ -211,6 +217,11 @@ int srv__search(srv_req *r, const search_query *q);
  * malformed parameters. */
 int srv__match(srv_req *r, int type, const search_query *q, size_t max,
                const char ***ids, size_t *n, fhir_err *err) FHIR_MUST_CHECK;
+
+/* ---- compartment.c -------------------------------------------------- */
+/* GET /fhir/Patient/{id}/{type or *} and /fhir/Patient/{id}/$everything. */
+int srv__compartment(srv_req *r);
+int srv__operation(srv_req *r);
 
 /* ---- include.c ------------------------------------------------------ */
 /* Follows the _include / _revinclude parameters in[] from the page's

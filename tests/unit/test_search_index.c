@@ -114,8 +114,7 @@ search_registry__patient_compartment(void **state)
         search_compartment_params(reg, fhir_type_find("Patient"), &ps), 1);
     assert_string_equal(search_param_code(ps[0]), "link");
     assert_int_equal(
-        search_compartment_params(reg, fhir_type_find("Practitioner"), &ps),
-        0);
+        search_compartment_params(reg, fhir_type_find("Practitioner"), &ps), 0);
 }
 
 static void
