@@ -138,7 +138,10 @@ void
 search_incl_refs_sql(fhir_sql *out, const search_incl *in, const int64_t *rids,
                      size_t n)
 {
-    fhir_sql_add(out, "SELECT DISTINCT t.ref FROM idx_ref t WHERE t.param = ");
+    /* "+t.param": the page's rids are the way in (the primary key), not
+     * every row of the parameter (idx_ref_q); without statistics SQLite
+     * would pick the latter. */
+    fhir_sql_add(out, "SELECT DISTINCT t.ref FROM idx_ref t WHERE +t.param = ");
     fhir_sql_int(out, in->param->num);
     fhir_sql_add(out, " AND t.rid IN (");
     for (size_t i = 0; i < n; i++) {
@@ -176,7 +179,9 @@ search_incl_rev_sql(fhir_sql *out, const search_incl *in, int from_code,
         fhir_sql_add(out, i ? ", " : "");
         fhir_sql_text(out, refs[i], strlen(refs[i]));
     }
-    fhir_sql_add(out, ") AND r.deleted = 0 AND r.type = ");
+    /* "+r.type": in through idx_ref_q by (param, ref), not by walking
+     * every resource of the type. */
+    fhir_sql_add(out, ") AND r.deleted = 0 AND +r.type = ");
     fhir_sql_int(out, from_code);
     fhir_sql_add(out, " LIMIT ");
     fhir_sql_int(out, limit);
