@@ -142,6 +142,13 @@ static const unsigned char role_w[NROLE] = {35, 15, 15, 10, 8, 7, 5, 5};
 static const char *const prio_code[4] = {"routine", "urgent", "asap", "stat"};
 static const unsigned char prio_w[4] = {70, 20, 7, 3};
 
+/* What ServiceRequests ask for: orders[0..NTESTS) are LOINC tests and
+ * imaging, each fulfilled by a small workflow (clinic_order()); the rest
+ * are the clinic's programmes of care, each a tree of 1,000 Tasks
+ * (clinic_tree()). */
+#define LOINC "http://loinc.org"
+#define PROGRAMME "http://clinic.example.org/CodeSystem/care-programme"
+#define NTESTS 8
 static const struct {
     const char *code, *display, *text;
 } orders[] = {
@@ -153,6 +160,10 @@ static const struct {
     {"24356-8", "Urinalysis complete panel - Urine", "Urinalysis"},
     {"36643-5", "XR Chest 2 Views", "Chest X-ray"},
     {"11524-6", "EKG study", "ECG"},
+    {"haemodialysis", "Haemodialysis programme", "Dialysis, three a week"},
+    {"chemotherapy", "Chemotherapy programme", "Chemotherapy cycles"},
+    {"home-care", "Home care programme", "Home care after discharge"},
+    {"cardiac-rehab", "Cardiac rehabilitation programme", "Cardiac rehab"},
 };
 #define NORDERS (sizeof(orders) / sizeof(orders[0]))
 
@@ -516,48 +527,58 @@ task(struct clinic *c, const struct order *o, long num, long parent, int depth,
     return emit(c, &b, CLINIC_TASK, num);
 }
 
-int
-clinic_order(struct clinic *c, long pat_lo, long pat_hi, long max_tasks)
+/* Emits the ServiceRequest the Tasks of o will share, for a Patient
+ * numbered pat_lo..pat_hi, coded from orders[first..first+n) of
+ * `system`, and fills in o. */
+static int
+service_request(struct clinic *c, struct order *o, long pat_lo, long pat_hi,
+                const char *system, unsigned first, unsigned n)
 {
     struct sb b = {.len = 0};
-    struct order o;
     char when[32];
     const int64_t t0 = END - SPAN;
     long want_sr = c->planned / 10 > 0 ? c->planned / 10 : 1;
     double frac = (double)c->nsr / (double)want_sr;
-    o.sr = ++c->nsr;
-    o.pat = pat_lo + (long)below(c, (unsigned)(pat_hi - pat_lo + 1));
-    o.sr_prio = pick(c, prio_w, 4);
-    o.requester = c->role_first[ROLE_PHYSICIAN] +
-                  (int)below(c, (unsigned)c->role_count[ROLE_PHYSICIAN]);
-    o.base = t0 + (int64_t)((frac < 1 ? frac : 1) * (double)SPAN) +
-             (int64_t)below(c, 3600 * 8);
-    if (o.base > t0 + SPAN) {
-        o.base = t0 + SPAN - (int64_t)below(c, 3600);
+    o->sr = ++c->nsr;
+    o->pat = pat_lo + (long)below(c, (unsigned)(pat_hi - pat_lo + 1));
+    o->sr_prio = pick(c, prio_w, 4);
+    o->requester = c->role_first[ROLE_PHYSICIAN] +
+                   (int)below(c, (unsigned)c->role_count[ROLE_PHYSICIAN]);
+    o->base = t0 + (int64_t)((frac < 1 ? frac : 1) * (double)SPAN) +
+              (int64_t)below(c, 3600 * 8);
+    if (o->base > t0 + SPAN) {
+        o->base = t0 + SPAN - (int64_t)below(c, 3600);
     }
-    clinic_ref(c, o.sr_ref, sizeof(o.sr_ref), CLINIC_SERVICE_REQUEST, o.sr);
-    clinic_ref(c, o.pat_ref, sizeof(o.pat_ref), CLINIC_PATIENT, o.pat);
-    int64_t age = t0 + SPAN - o.base;
-    unsigned k = below(c, NORDERS);
+    clinic_ref(c, o->sr_ref, sizeof(o->sr_ref), CLINIC_SERVICE_REQUEST, o->sr);
+    clinic_ref(c, o->pat_ref, sizeof(o->pat_ref), CLINIC_PATIENT, o->pat);
+    int64_t age = t0 + SPAN - o->base;
+    unsigned k = first + below(c, n);
     const char *st = age < 86400 * 30     ? "active"
                      : below(c, 100) < 92 ? "completed"
                      : below(c, 2)        ? "revoked"
                                           : "active";
-    iso(when, sizeof(when), o.base);
+    iso(when, sizeof(when), o->base);
     put(&b, "{\"resourceType\":\"ServiceRequest\",");
-    put_id(c, &b, CLINIC_SERVICE_REQUEST, o.sr);
+    put_id(c, &b, CLINIC_SERVICE_REQUEST, o->sr);
     put(&b,
         "\"identifier\":[{\"system\":\"http://clinic.example.org/order\","
         "\"value\":\"SR-%07ld\"}],\"requisition\":{\"system\":"
         "\"http://clinic.example.org/requisition\",\"value\":\"REQ-%07ld\"},"
         "\"status\":\"%s\",\"intent\":\"order\",\"priority\":\"%s\","
-        "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":"
+        "\"code\":{\"coding\":[{\"system\":\"%s\",\"code\":"
         "\"%s\",\"display\":\"%s\"}],\"text\":\"%s\"},\"subject\":{"
         "\"reference\":\"%s\"},\"authoredOn\":\"%s\","
         "\"requester\":{\"reference\":\"Practitioner/prac-%03d\"}}",
-        o.sr, o.sr, st, prio_code[o.sr_prio], orders[k].code, orders[k].display,
-        orders[k].text, o.pat_ref, when, o.requester);
-    if (emit(c, &b, CLINIC_SERVICE_REQUEST, o.sr) != 0) {
+        o->sr, o->sr, st, prio_code[o->sr_prio], system, orders[k].code,
+        orders[k].display, orders[k].text, o->pat_ref, when, o->requester);
+    return emit(c, &b, CLINIC_SERVICE_REQUEST, o->sr);
+}
+
+int
+clinic_order(struct clinic *c, long pat_lo, long pat_hi, long max_tasks)
+{
+    struct order o;
+    if (service_request(c, &o, pat_lo, pat_hi, LOINC, 0, NTESTS) != 0) {
         return -1;
     }
     /* The workflow: a root, then each Task part of one of the first
@@ -594,4 +615,54 @@ clinic_order(struct clinic *c, long pat_lo, long pat_hi, long max_tasks)
         c->roots[c->nroots++] = (uint32_t)first;
     }
     return 0;
+}
+
+int
+clinic_tree(struct clinic *c, long pat_lo, long pat_hi, long ntasks)
+{
+    struct order o;
+    int *depth = NULL;
+    int rc = -1;
+    if (c->ntrees == CLINIC_MAXTREES || ntasks < 1) {
+        return -1;
+    }
+    if (service_request(c, &o, pat_lo, pat_hi, PROGRAMME, NTESTS,
+                        NORDERS - NTESTS) != 0) {
+        goto done;
+    }
+    depth = calloc((size_t)ntasks, sizeof(*depth));
+    if (depth == NULL) {
+        goto done;
+    }
+    /* Level by level: Task `head` takes `left` more children, then the
+     * next Task in creation order does. head < i always, so a parent is
+     * made before its children. */
+    long first = c->ntask + 1, head = 0;
+    long left = 2 + (long)below(c, 4);
+    int deepest = 0;
+    int64_t t = o.base + 300 + (int64_t)below(c, 3600);
+    for (long i = 0; i < ntasks; i++) {
+        long parent = -1;
+        if (i > 0) {
+            if (left == 0) {
+                head++;
+                left = 2 + (long)below(c, 4);
+            }
+            left--;
+            parent = first + head;
+            depth[i] = depth[head] + 1;
+            deepest = depth[i] > deepest ? depth[i] : deepest;
+        }
+        if (task(c, &o, first + i, parent, depth[i], t) != 0) {
+            goto done;
+        }
+        t += 60 + (int64_t)below(c, 3600);
+    }
+    c->tree_root[c->ntrees] = first;
+    c->tree_depth[c->ntrees] = deepest;
+    c->ntrees++;
+    rc = 0;
+done:
+    free(depth);
+    return rc;
 }

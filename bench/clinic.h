@@ -10,6 +10,11 @@
  * (clinic.urn). References to Practitioners are always
  * Practitioner/prac-NNN. Each resource goes to the caller's emit function;
  * what happens to it there (database, Bundle) is the caller's business.
+ *
+ * Besides the small workflows of clinic_order(), clinic_tree() makes one
+ * large tree of Tasks (a care programme of 1,000 Tasks, for the search
+ * benchmark's _revinclude:iterate). Only gen.c calls it; ingest.c's
+ * Bundles hold small workflows only, as before.
  */
 #ifndef BENCH_CLINIC_H
 #define BENCH_CLINIC_H
@@ -18,10 +23,11 @@
 #include <stdint.h>
 
 #define CLINIC_NPRAC 500
-#define CLINIC_NSTATUS 12 /* Task.status codes */
-#define CLINIC_NBS 10     /* Task.businessStatus codes */
-#define CLINIC_NROLE 8    /* SNOMED performer types */
-#define CLINIC_URN_LEN 45 /* "urn:uuid:" and 36 characters */
+#define CLINIC_NSTATUS 12  /* Task.status codes */
+#define CLINIC_NBS 10      /* Task.businessStatus codes */
+#define CLINIC_NROLE 8     /* SNOMED performer types */
+#define CLINIC_URN_LEN 45  /* "urn:uuid:" and 36 characters */
+#define CLINIC_MAXTREES 16 /* clinic_tree() calls per clinic */
 
 enum clinic_kind {
     CLINIC_PRACTITIONER,
@@ -48,7 +54,7 @@ struct clinic {
     uint64_t rng;
     int urn;      /* refer by urn:uuid and write no ids (transactions) */
     unsigned tag; /* first group of those uuids, from the seed */
-    long planned; /* Tasks planned in all: sets the pace of authoredOn */
+    long planned; /* Tasks planned in workflows: the pace of authoredOn */
     clinic_emit_fn emit;
     void *ud;
     long ntask, npat, nsr; /* made so far = numbers of the last ones */
@@ -59,11 +65,15 @@ struct clinic {
     long owner_drafts[CLINIC_NPRAC];
     uint32_t *roots; /* task numbers of roots with 2+ children */
     size_t nroots, caproots;
+    long tree_root[CLINIC_MAXTREES]; /* clinic_tree(): its root's number, */
+    int tree_depth[CLINIC_MAXTREES]; /* its deepest level (root 0) */
+    int ntrees;
 };
 
-/* Starts a clinic of about `planned` Tasks from `seed`, sending resources
- * to emit(ud, ...). The Practitioners' numbers are fixed here, whether or
- * not clinic_practitioners() is called. Release with clinic_clear(). */
+/* Starts a clinic of about `planned` Tasks in clinic_order() workflows
+ * from `seed`, sending resources to emit(ud, ...). The Practitioners'
+ * numbers are fixed here, whether or not clinic_practitioners() is
+ * called. Release with clinic_clear(). */
 void clinic_init(struct clinic *c, uint64_t seed, long planned,
                  clinic_emit_fn emit, void *ud);
 
@@ -81,6 +91,15 @@ int clinic_patient(struct clinic *c);
  * root, its children and grandchildren (partOf), all focused on the
  * request and based on it, for its patient. 0 or -1. */
 int clinic_order(struct clinic *c, long pat_lo, long pat_hi, long max_tasks);
+
+/* Emits one ServiceRequest for a Patient numbered pat_lo..pat_hi and a
+ * tree of exactly `ntasks` Tasks (>= 1) for it: the root, then level by
+ * level each Task gets 2-5 children (partOf its parent) until ntasks are
+ * made, so 1,000 Tasks are at least 5 levels below the root. Authored
+ * about half an hour apart. The root's number and the depth go to
+ * c->tree_root and c->tree_depth. 0, or -1 (also after CLINIC_MAXTREES
+ * trees). */
+int clinic_tree(struct clinic *c, long pat_lo, long pat_hi, long ntasks);
 
 /* Writes how resource (kind, num) is referred to: "Patient/pat-000001",
  * or its urn:uuid when c->urn (Practitioners never). */

@@ -9,9 +9,10 @@
  * Before the clock starts it builds --bundles transaction Bundles of
  * --entries entries each from the clinic of bench/clinic.c (gen.c's data:
  * per 1000 entries 50 Patients, about 86 ServiceRequests and their Task
- * workflows). Each entry is a POST with a urn:uuid fullUrl; a
- * ServiceRequest's subject, a Task's for, focus, basedOn and partOf refer
- * to entries of the same Bundle by those urns, which the server rewrites.
+ * workflows; not gen's 1,000-Task trees: clinic_tree() is never called
+ * here). Each entry is a POST with a urn:uuid fullUrl; a ServiceRequest's
+ * subject, a Task's for, focus, basedOn and partOf refer to entries of
+ * the same Bundle by those urns, which the server rewrites.
  * requester, owner and generalPractitioner stay Practitioner/prac-NNN of
  * gen's clinic; they need not exist (the server does not check that
  * references resolve). The Bundles carry no Bundle.identifier, so the

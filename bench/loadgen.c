@@ -7,7 +7,7 @@
  *
  *   loadgen --url http://127.0.0.1:PORT/fhir --mode create|read|urls
  *           [--conns 32] [--seconds 10] [--seed 1000] [--file URLS]
- *           [--timeout 120] [--warmup 0]
+ *           [--timeout 120] [--warmup 0] [--header "Name: value"]
  *
  * create: POSTs realistic Task bodies (about 1.5 KB each).
  * read:   first creates --seed Tasks (untimed), then GETs them at random.
@@ -20,6 +20,11 @@
  *         and kept across groups; each group first runs --warmup seconds
  *         untimed (stopping there if that fails). A request taking longer
  *         than --timeout seconds is an error.
+ *
+ * --header adds a request header to the GETs of read and urls (search.sh
+ * sends "Prefer: handling=strict"). Any answer but 201 (create) or 200 is
+ * an error; the results count errors, the timeouts among them and the
+ * first unexpected HTTP status (bad_status, 0 if none).
  */
 #include "bench/bench_util.h"
 
@@ -34,7 +39,8 @@
 
 struct conn {
     CURL *easy;
-    struct curl_slist *hdrs;
+    struct curl_slist *hdrs;     /* POST: Content-Type */
+    struct curl_slist *get_hdrs; /* GET: --header, or NULL */
     char url[1024];
     char body[2048];
     double t0;
@@ -54,6 +60,7 @@ struct run {
     unsigned counter, rnd, next;
     /* results */
     long nlat, errors, entries, ntotal;
+    long timeouts, bad_status;
     long long total_lo, total_hi;
     double elapsed;
 };
@@ -104,10 +111,12 @@ arm(struct run *r, CURLM *multi, struct conn *c)
         snprintf(c->url, sizeof(c->url), "%s/Task/%s", r->base,
                  r->ids[(r->rnd >> 8) % (unsigned)r->nids]);
         curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->get_hdrs);
     } else if (r->mode == MODE_URLS) {
         snprintf(c->url, sizeof(c->url), "%s/%s", r->base,
                  r->paths[r->next++ % (unsigned)r->npaths]);
         curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->get_hdrs);
     } else {
         snprintf(c->url, sizeof(c->url), "%s/Task", r->base);
         task_body(c->body, sizeof(c->body), r->counter++);
@@ -126,6 +135,7 @@ run_timed(struct run *r, CURLM *multi, struct conn *cs, double *lat)
 {
     long expect = r->mode == MODE_CREATE ? 201 : 200;
     r->nlat = r->errors = r->entries = r->ntotal = 0;
+    r->timeouts = r->bad_status = 0;
     double start = bench_now(), end = start + r->seconds;
     for (int i = 0; i < r->conns; i++) {
         arm(r, multi, &cs[i]);
@@ -147,6 +157,11 @@ run_timed(struct run *r, CURLM *multi, struct conn *cs, double *lat)
             double t = bench_now();
             if (m->data.result != CURLE_OK || code != expect) {
                 r->errors++;
+                if (m->data.result == CURLE_OPERATION_TIMEDOUT) {
+                    r->timeouts++;
+                } else if (m->data.result == CURLE_OK && r->bad_status == 0) {
+                    r->bad_status = code;
+                }
                 if (r->mode == MODE_URLS && r->errors == 1) {
                     fprintf(stderr, "loadgen: %s: %s, HTTP %ld: %.300s\n",
                             c->url, curl_easy_strerror(m->data.result), code,
@@ -222,7 +237,7 @@ read_urls(struct urls *u, const char *file)
 int
 main(int argc, char **argv)
 {
-    const char *base = NULL, *mode = "create", *file = NULL;
+    const char *base = NULL, *mode = "create", *file = NULL, *header = NULL;
     int conns = 32, seed = 1000;
     double seconds = 10;
     long timeout = 120;
@@ -244,6 +259,8 @@ main(int argc, char **argv)
             warmup = strtod(argv[i + 1], NULL);
         } else if (strcmp(argv[i], "--timeout") == 0) {
             timeout = strtol(argv[i + 1], NULL, 10);
+        } else if (strcmp(argv[i], "--header") == 0) {
+            header = argv[i + 1];
         }
     }
     int kind = strcmp(mode, "read") == 0     ? MODE_READ
@@ -258,7 +275,8 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: loadgen --url http://127.0.0.1:PORT/fhir "
                         "--mode create|read|urls [--conns N<=256] "
                         "[--seconds S<=600] [--seed N] [--file URLS] "
-                        "[--timeout S] [--warmup S]\n");
+                        "[--timeout S] [--warmup S] "
+                        "[--header \"Name: value\"]\n");
         return 2;
     }
     int reading = kind == MODE_READ;
@@ -310,6 +328,7 @@ main(int argc, char **argv)
         c->easy = curl_easy_init();
         c->hdrs =
             curl_slist_append(NULL, "Content-Type: application/fhir+json");
+        c->get_hdrs = header ? curl_slist_append(NULL, header) : NULL;
         curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, bench_resp_sink);
         curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &c->resp);
         curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
@@ -330,11 +349,12 @@ main(int argc, char **argv)
     if (kind != MODE_URLS) {
         run_timed(&r, multi, cs, lat);
         errors = r.errors;
-        printf("mode=%s conns=%d requests=%ld errors=%ld seconds=%.2f "
-               "rps=%.0f p50_ms=%.2f p99_ms=%.2f\n",
-               mode, conns, r.nlat, r.errors, r.elapsed,
-               (double)r.nlat / r.elapsed, bench_pct(lat, r.nlat, 0.5),
-               bench_pct(lat, r.nlat, 0.99));
+        printf("mode=%s conns=%d requests=%ld errors=%ld timeouts=%ld "
+               "bad_status=%ld seconds=%.2f rps=%.0f p50_ms=%.2f "
+               "p99_ms=%.2f\n",
+               mode, conns, r.nlat, r.errors, r.timeouts, r.bad_status,
+               r.elapsed, (double)r.nlat / r.elapsed,
+               bench_pct(lat, r.nlat, 0.5), bench_pct(lat, r.nlat, 0.99));
     } else {
         /* Untimed: one request per connection opens them all. */
         char *warm = "Task?_id=loadgen-warm-up";
@@ -380,11 +400,13 @@ main(int argc, char **argv)
                          r.total_hi);
             }
             printf("mode=urls conns=%d paths=%d requests=%ld errors=%ld "
-                   "seconds=%.2f rps=%.0f p50_ms=%.2f p99_ms=%.2f "
-                   "max_ms=%.2f entries=%.1f total=%s label=%s\n",
-                   conns, r.npaths, r.nlat, r.errors, r.elapsed,
-                   (double)r.nlat / r.elapsed, bench_pct(lat, r.nlat, 0.5),
-                   bench_pct(lat, r.nlat, 0.99), r.nlat ? lat[r.nlat - 1] : 0,
+                   "timeouts=%ld bad_status=%ld seconds=%.2f rps=%.0f "
+                   "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f entries=%.1f "
+                   "total=%s label=%s\n",
+                   conns, r.npaths, r.nlat, r.errors, r.timeouts, r.bad_status,
+                   r.elapsed, (double)r.nlat / r.elapsed,
+                   bench_pct(lat, r.nlat, 0.5), bench_pct(lat, r.nlat, 0.99),
+                   r.nlat ? lat[r.nlat - 1] : 0,
                    r.nlat ? (double)r.entries / (double)r.nlat : 0, total,
                    u.label[g]);
             fflush(stdout);
@@ -393,6 +415,7 @@ main(int argc, char **argv)
     }
     for (int i = 0; i < conns; i++) {
         curl_slist_free_all(cs[i].hdrs);
+        curl_slist_free_all(cs[i].get_hdrs);
         curl_easy_cleanup(cs[i].easy);
     }
     curl_multi_cleanup(multi);
