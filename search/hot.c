@@ -253,6 +253,14 @@ search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
             first = c;
         }
     }
+    /* Unless a set narrows them, the candidates would be the whole type,
+     * which SQL filters by each chain and _has one at a time; SQL's own
+     * plan can reach fewer through their references. */
+    for (size_t i = 0; i < p->nconds && first == NULL; i++) {
+        if (p->conds[i].link != SEARCH_LINK_NONE) {
+            goto done;
+        }
+    }
     if (first != NULL) {
         cond_set(cand, first, s);
     }

@@ -16,13 +16,17 @@
  * SQL is assembled from constant fragments; every request value is a bound
  * value. One condition - the most selective by the counts the store keeps
  * - drives the query; the others filter each candidate by its rid, which
- * is one primary-key lookup in the rid-first index tables. Chains and
- * _has only filter, as correlated EXISTS subqueries (level n's aliases
- * are r<n>, t<n>, x<n>): a chain step reads the candidate's reference
- * rows (by rid) and looks each target up by resource's (type, id) index;
- * a _has step finds the referring rows by ("Type/" || id) in idx_ref's
- * value index. They have no counts, so they never drive, never give an
- * exact total, and the in-memory sets leave them to SQL.
+ * is one primary-key lookup in the rid-first index tables. A chain or
+ * _has filters as a correlated EXISTS (level n's aliases are r<n>, t<n>,
+ * x<n>): a chain step reads the candidate's reference rows (by rid) and
+ * looks each target up by resource's (type, id) index; a _has step finds
+ * the referring rows by ("Type/" || id) in idx_ref's value index. When
+ * the condition at its end is indexed it can also drive, the other way
+ * round: from that condition's rows through the references to the
+ * resources searched. No counts are kept of what references lead to, so
+ * it is estimated by a bounded probe (only when another condition could
+ * drive instead), never gives an exact total, and the in-memory sets
+ * leave it to SQL.
  */
 #include "search/search.h"
 #include "search/search_int.h"
@@ -466,6 +470,7 @@ parse_chain(search_plan *pl, search_cond *c, int type, const char *full,
     for (size_t i = 0; i < ncand; i++) {
         search_hop *h = &c->hops[c->nhops];
         h->type = cand[i];
+        h->ref_type = cand[i];
         h->prefix = fhir_arena_printf(a, "%s/", fhir_type_name(cand[i]));
         h->inner = fhir_arena_alloc(a, sizeof(*h->inner));
         int rc = parse_cond(pl, h->inner, &cand[i], 1, full, rest, value,
@@ -535,6 +540,7 @@ parse_has(search_plan *pl, search_cond *c, int type, const char *full,
     c->link = SEARCH_LINK_HAS;
     c->hops = fhir_arena_alloc(a, sizeof(*c->hops));
     c->hops[0].type = t;
+    c->hops[0].ref_type = type;
     c->hops[0].prefix = fhir_arena_printf(a, "%s/", fhir_type_name(type));
     c->hops[0].inner = fhir_arena_alloc(a, sizeof(*c->hops[0].inner));
     int rc = parse_cond(pl, c->hops[0].inner, &t, 1, full, rest, value, chains,
@@ -1477,24 +1483,112 @@ sql_link(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv,
     fhir_sql_add(q, ")");
 }
 
-/* 1 when c can drive a query: positive, on the resource's own values
- * and served by a value index. */
+/* 1 when c can drive a query: positive and served by a value index; a
+ * chain or _has when the condition at its end is (the resources are
+ * then reached from that index through the references). */
 static int
 drivable(const search_cond *c)
 {
-    return c->link == SEARCH_LINK_NONE && c->mod != SEARCH_MOD_MISSING &&
-           c->mod != SEARCH_MOD_NOT && c->mod != SEARCH_MOD_CONTAINS &&
+    if (c->link != SEARCH_LINK_NONE) {
+        for (size_t i = 0; i < c->nhops; i++) {
+            if (!drivable(c->hops[i].inner)) {
+                return 0;
+            }
+        }
+        return c->nhops > 0;
+    }
+    return c->mod != SEARCH_MOD_MISSING && c->mod != SEARCH_MOD_NOT &&
+           c->mod != SEARCH_MOD_CONTAINS &&
            c->param->builtin == SEARCH_BUILTIN_NONE;
 }
 
-/* "SELECT t.rid FROM <table> WHERE <match>" */
+static void sql_driver(fhir_sql *q, const search_plan *pl, const search_cond *c,
+                       int lv);
+
+/* The rids one hop of a drivable chain or _has leads to from level lv:
+ * the resources r<lv+1> its condition's driver yields (live, of the hop's
+ * type), then their references (chain: the rows naming them, whose rids
+ * are the referring resources; _has: their rows' targets, looked up by
+ * (type, id)). */
 static void
-sql_driver(fhir_sql *q, const search_plan *pl, const search_cond *c)
+sql_hop_driver(fhir_sql *q, const search_plan *pl, const search_cond *c,
+               const search_hop *h, int lv)
 {
-    fhir_sql_add(q, "SELECT DISTINCT t.rid FROM ");
-    sql_table(q, pl, cond_table(c), 't', 0);
+    int in = lv + 1;
+    int has = c->link == SEARCH_LINK_HAS;
+    fhir_sql_add(q, "SELECT ");
+    sql_col(q, pl, has ? 'r' : 't', lv, "rid");
+    fhir_sql_add(q, " FROM (");
+    sql_driver(q, pl, h->inner, in);
+    fhir_sql_add(q, ") ");
+    fhir_sql_add(q, alias(pl, 'd', in));
+    fhir_sql_add(q, " JOIN ");
+    sql_table(q, pl, "resource", 'r', in);
+    fhir_sql_add(q, " ON ");
+    sql_col(q, pl, 'r', in, "rid");
+    fhir_sql_add(q, " = ");
+    sql_col(q, pl, 'd', in, "rid");
+    fhir_sql_add(q, " JOIN ");
+    sql_table(q, pl, "idx_ref", 't', lv);
+    fhir_sql_add(q, " ON ");
+    sql_col(q, pl, 't', lv, "param");
+    fhir_sql_add(q, " = ");
+    fhir_sql_int(q, c->param->num);
+    fhir_sql_add(q, " AND ");
+    if (has) {
+        sql_col(q, pl, 't', lv, "rid");
+        fhir_sql_add(q, " = ");
+        sql_col(q, pl, 'r', in, "rid");
+        fhir_sql_add(q, " JOIN ");
+        sql_table(q, pl, "resource", 'r', lv);
+        fhir_sql_add(q, " ON ");
+        sql_col(q, pl, 'r', lv, "type");
+        fhir_sql_add(q, " = ");
+        sql_type_code(q, h->ref_type);
+        fhir_sql_add(q, " AND ");
+        sql_col(q, pl, 'r', lv, "id");
+        fhir_sql_add(q, " = substr(");
+        sql_col(q, pl, 't', lv, "ref");
+        fhir_sql_add(q, ", ");
+        fhir_sql_int(q, (int64_t)strlen(h->prefix) + 1);
+        fhir_sql_add(q, ") AND ");
+        sql_prefix(q, pl->a, col(pl, 't', lv, "ref"), h->prefix);
+    } else {
+        sql_col(q, pl, 't', lv, "ref");
+        fhir_sql_add(q, " = ");
+        sql_str(q, h->prefix);
+        fhir_sql_add(q, " || ");
+        sql_col(q, pl, 'r', in, "id");
+    }
     fhir_sql_add(q, " WHERE ");
-    sql_match(q, pl, c, 0, 0);
+    sql_col(q, pl, 'r', in, "type");
+    fhir_sql_add(q, " = ");
+    sql_type_code(q, h->type);
+    fhir_sql_add(q, " AND ");
+    sql_col(q, pl, 'r', in, "deleted");
+    fhir_sql_add(q, " = 0");
+}
+
+/* "SELECT DISTINCT t.rid FROM <table> WHERE <match>" at level lv: the
+ * rids a drivable condition matches, exactly. */
+static void
+sql_driver(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv)
+{
+    if (c->link != SEARCH_LINK_NONE) {
+        /* UNION: one resource may be reached through several hops */
+        for (size_t i = 0; i < c->nhops; i++) {
+            fhir_sql_add(q, i ? " UNION " : "SELECT DISTINCT rid FROM (");
+            sql_hop_driver(q, pl, c, &c->hops[i], lv);
+        }
+        fhir_sql_add(q, ")");
+        return;
+    }
+    fhir_sql_add(q, "SELECT DISTINCT ");
+    sql_col(q, pl, 't', lv, "rid");
+    fhir_sql_add(q, " FROM ");
+    sql_table(q, pl, cond_table(c), 't', lv);
+    fhir_sql_add(q, " WHERE ");
+    sql_match(q, pl, c, 0, lv);
 }
 
 static void sql_types(fhir_sql *q, const search_plan *p);
@@ -1578,9 +1672,26 @@ search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out)
 {
     const search_cond *c = &p->conds[i];
     if (c->link != SEARCH_LINK_NONE) {
-        /* Chains and _has have no count (their matches depend on other
-         * resources); they filter and never drive. */
-        return 0;
+        /* No count is kept of what references lead to. A chain or _has
+         * that can drive is counted through its driver, bounded, when
+         * another condition could drive instead; alone it drives without
+         * (walking its references costs in proportion to what its last
+         * condition matches, filtering a scan of the type costs per
+         * resource of the type, and badly when few of those each one
+         * refers to, or is referred to by, match). */
+        int rival = 0;
+        for (size_t k = 0; k < p->nconds; k++) {
+            rival |= k != i && drivable(&p->conds[k]);
+        }
+        if (!drivable(c) || !rival) {
+            return 0;
+        }
+        fhir_sql_add(out, "SELECT count(*) FROM (");
+        sql_driver(out, p, c, 0);
+        fhir_sql_add(out, " LIMIT ");
+        fhir_sql_int(out, ESTIMATE_PROBE + 1);
+        fhir_sql_add(out, ")");
+        return 1;
     }
     if (c->mod == SEARCH_MOD_MISSING) {
         fhir_sql_add(out, "SELECT coalesce((SELECT sum(n)");
@@ -1683,7 +1794,7 @@ sql_from_where(fhir_sql *q, const search_plan *p, int with_body)
     int d = hot ? -1 : driver_of(p);
     if (d >= 0) {
         fhir_sql_add(q, " FROM (");
-        sql_driver(q, p, &p->conds[d]);
+        sql_driver(q, p, &p->conds[d], 0);
         fhir_sql_add(q, ") d CROSS JOIN resource r ON r.rid = d.rid");
     } else {
         fhir_sql_add(q, " FROM resource r");

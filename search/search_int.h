@@ -116,9 +116,11 @@ struct search_cond;
 /* One step of a chain or _has: condition `inner` on live resources of
  * served type `type`, reached by the references of the condition's
  * reference parameter, which name them (chain) or the resource the
- * condition is on (_has) as "<prefix><id>". */
+ * condition is on (_has) as "<prefix><id>", prefix the name of
+ * `ref_type` (the same as type for a chain) and '/'. */
 typedef struct search_hop {
     int type;
+    int ref_type;
     const char *prefix; /* "Practitioner/" */
     struct search_cond *inner;
 } search_hop;
