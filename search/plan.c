@@ -1346,81 +1346,112 @@ sql_pred(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv)
     fhir_sql_add(q, ")");
 }
 
-/* The store's code of served type t, from its table of types (search/
- * is told the codes of the searched types only). */
+/* "a<la>.ca = b<lb>.cb" */
 static void
-sql_type_code(fhir_sql *q, int t)
+sql_same(fhir_sql *q, const search_plan *pl, char a, int la, const char *ca,
+         char b, int lb, const char *cb)
 {
-    fhir_sql_add(q, "(SELECT code FROM rtype WHERE name = ");
+    sql_col(q, pl, a, la, ca);
+    fhir_sql_add(q, " = ");
+    sql_col(q, pl, b, lb, cb);
+}
+
+/* "t<lv>.param = ?" */
+static void
+sql_param(fhir_sql *q, const search_plan *pl, int lv, int num)
+{
+    sql_col(q, pl, 't', lv, "param");
+    fhir_sql_add(q, " = ");
+    fhir_sql_int(q, num);
+}
+
+/* "r<lv>.type = <served type t> AND r<lv>.deleted = 0". The store's
+ * code of t comes from its table of types: search/ is told the codes of
+ * the searched types only. */
+static void
+sql_live(fhir_sql *q, const search_plan *pl, int lv, int t)
+{
+    sql_col(q, pl, 'r', lv, "type");
+    fhir_sql_add(q, " = (SELECT code FROM rtype WHERE name = ");
     sql_str(q, fhir_type_name(t));
+    fhir_sql_add(q, ") AND ");
+    sql_col(q, pl, 'r', lv, "deleted");
+    fhir_sql_add(q, " = 0");
+}
+
+/* Resource r<rl> is the one reference row t<tl> names as "<prefix><id>":
+ * its id is the reference's tail, one lookup in resource's (type, id)
+ * index once the type is fixed too. */
+static void
+sql_named(fhir_sql *q, const search_plan *pl, int rl, int tl,
+          const char *prefix)
+{
+    sql_col(q, pl, 'r', rl, "id");
+    fhir_sql_add(q, " = substr(");
+    sql_col(q, pl, 't', tl, "ref");
+    fhir_sql_add(q, ", ");
+    fhir_sql_int(q, (int64_t)strlen(prefix) + 1);
+    fhir_sql_add(q, ") AND ");
+    sql_prefix(q, pl->a, col(pl, 't', tl, "ref"), prefix);
+}
+
+/* "idx_ref t<lv> JOIN resource r<lv+1> ON ": a hop's reference rows and
+ * the resources at their other end. */
+static void
+sql_hop_join(fhir_sql *q, const search_plan *pl, int lv)
+{
+    sql_table(q, pl, "idx_ref", 't', lv);
+    fhir_sql_add(q, " JOIN ");
+    sql_table(q, pl, "resource", 'r', lv + 1);
+    fhir_sql_add(q, " ON ");
+}
+
+/* " AND <r<lv+1> live, of h's type> AND <h's condition on it>)" */
+static void
+sql_hop_end(fhir_sql *q, const search_plan *pl, const search_hop *h, int lv)
+{
+    fhir_sql_add(q, " AND ");
+    sql_live(q, pl, lv + 1, h->type);
+    fhir_sql_add(q, " AND ");
+    sql_pred(q, pl, h->inner, lv + 1);
     fhir_sql_add(q, ")");
 }
 
-/* One step of a chain from r<lv>: the live resources of h that its
- * references of c's parameter name satisfy h's condition. The ids are
- * the references' tails, so each is one lookup in resource's (type, id)
- * index. With `rows` (a version judged outside SQL) its references are
- * values instead of index rows. */
+/* One step of a chain from r<lv>: a live resource of h that a reference
+ * of c's parameter names satisfies h's condition. With `rows` (a version
+ * judged outside SQL) its references are values instead of index rows. */
 static void
 sql_chain_hop(fhir_sql *q, const search_plan *pl, const search_cond *c,
               const search_hop *h, int lv, const fhir_rows *rows)
 {
     int in = lv + 1;
     size_t plen = strlen(h->prefix);
+    fhir_sql_add(q, "EXISTS (SELECT 1 FROM ");
     if (rows != NULL) {
         int n = 0;
+        sql_table(q, pl, "resource", 'r', in);
+        fhir_sql_add(q, " WHERE ");
+        sql_col(q, pl, 'r', in, "id");
+        fhir_sql_add(q, " IN (");
         for (size_t i = 0; i < rows->n; i++) {
             const fhir_row *w = &rows->rows[i];
-            if (w->param != c->param->num || w->kind != FHIR_ROW_REF ||
-                strncmp(w->code, h->prefix, plen) != 0 ||
-                w->code[plen] == '\0') {
-                continue;
+            if (w->param == c->param->num && w->kind == FHIR_ROW_REF &&
+                strncmp(w->code, h->prefix, plen) == 0 &&
+                w->code[plen] != '\0') {
+                fhir_sql_add(q, n++ ? ", " : "");
+                sql_str(q, w->code + plen);
             }
-            fhir_sql_add(q, n++ ? ", " : "EXISTS (SELECT 1 FROM resource ");
-            if (n == 1) {
-                fhir_sql_add(q, alias(pl, 'r', in));
-                fhir_sql_add(q, " WHERE ");
-                sql_col(q, pl, 'r', in, "id");
-                fhir_sql_add(q, " IN (");
-            }
-            sql_str(q, w->code + plen);
         }
-        if (n == 0) {
-            fhir_sql_add(q, "0"); /* no reference to that type */
-            return;
-        }
-        fhir_sql_add(q, ") AND ");
+        fhir_sql_add(q, n ? ")" : "NULL)"); /* none: no match */
     } else {
-        fhir_sql_add(q, "EXISTS (SELECT 1 FROM ");
-        sql_table(q, pl, "idx_ref", 't', lv);
-        fhir_sql_add(q, " JOIN ");
-        sql_table(q, pl, "resource", 'r', in);
-        fhir_sql_add(q, " ON ");
-        sql_col(q, pl, 'r', in, "id");
-        fhir_sql_add(q, " = substr(");
-        sql_col(q, pl, 't', lv, "ref");
-        fhir_sql_add(q, ", ");
-        fhir_sql_int(q, (int64_t)plen + 1);
-        fhir_sql_add(q, ") WHERE ");
-        sql_col(q, pl, 't', lv, "rid");
-        fhir_sql_add(q, " = ");
-        sql_col(q, pl, 'r', lv, "rid");
+        sql_hop_join(q, pl, lv);
+        sql_named(q, pl, in, lv, h->prefix);
+        fhir_sql_add(q, " WHERE ");
+        sql_same(q, pl, 't', lv, "rid", 'r', lv, "rid");
         fhir_sql_add(q, " AND ");
-        sql_col(q, pl, 't', lv, "param");
-        fhir_sql_add(q, " = ");
-        fhir_sql_int(q, c->param->num);
-        fhir_sql_add(q, " AND ");
-        sql_prefix(q, pl->a, col(pl, 't', lv, "ref"), h->prefix);
-        fhir_sql_add(q, " AND ");
+        sql_param(q, pl, lv, c->param->num);
     }
-    sql_col(q, pl, 'r', in, "type");
-    fhir_sql_add(q, " = ");
-    sql_type_code(q, h->type);
-    fhir_sql_add(q, " AND ");
-    sql_col(q, pl, 'r', in, "deleted");
-    fhir_sql_add(q, " = 0 AND ");
-    sql_pred(q, pl, h->inner, in);
-    fhir_sql_add(q, ")");
+    sql_hop_end(q, pl, h, lv);
 }
 
 /* _has on r<lv>: a live resource of the hop's type whose reference
@@ -1432,19 +1463,11 @@ sql_has(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv,
         const char *id)
 {
     const search_hop *h = &c->hops[0];
-    int in = lv + 1;
     fhir_sql_add(q, "EXISTS (SELECT 1 FROM ");
-    sql_table(q, pl, "idx_ref", 't', lv);
-    fhir_sql_add(q, " JOIN ");
-    sql_table(q, pl, "resource", 'r', in);
-    fhir_sql_add(q, " ON ");
-    sql_col(q, pl, 'r', in, "rid");
-    fhir_sql_add(q, " = ");
-    sql_col(q, pl, 't', lv, "rid");
+    sql_hop_join(q, pl, lv);
+    sql_same(q, pl, 'r', lv + 1, "rid", 't', lv, "rid");
     fhir_sql_add(q, " WHERE ");
-    sql_col(q, pl, 't', lv, "param");
-    fhir_sql_add(q, " = ");
-    fhir_sql_int(q, c->param->num);
+    sql_param(q, pl, lv, c->param->num);
     fhir_sql_add(q, " AND ");
     sql_col(q, pl, 't', lv, "ref");
     fhir_sql_add(q, " = ");
@@ -1455,15 +1478,7 @@ sql_has(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv,
         fhir_sql_add(q, " || ");
         sql_col(q, pl, 'r', lv, "id");
     }
-    fhir_sql_add(q, " AND ");
-    sql_col(q, pl, 'r', in, "type");
-    fhir_sql_add(q, " = ");
-    sql_type_code(q, h->type);
-    fhir_sql_add(q, " AND ");
-    sql_col(q, pl, 'r', in, "deleted");
-    fhir_sql_add(q, " = 0 AND ");
-    sql_pred(q, pl, h->inner, in);
-    fhir_sql_add(q, ")");
+    sql_hop_end(q, pl, h, lv);
 }
 
 /* A chained (any of its target types) or _has condition on r<lv>. */
@@ -1525,34 +1540,20 @@ sql_hop_driver(fhir_sql *q, const search_plan *pl, const search_cond *c,
     fhir_sql_add(q, " JOIN ");
     sql_table(q, pl, "resource", 'r', in);
     fhir_sql_add(q, " ON ");
-    sql_col(q, pl, 'r', in, "rid");
-    fhir_sql_add(q, " = ");
-    sql_col(q, pl, 'd', in, "rid");
+    sql_same(q, pl, 'r', in, "rid", 'd', in, "rid");
     fhir_sql_add(q, " JOIN ");
     sql_table(q, pl, "idx_ref", 't', lv);
     fhir_sql_add(q, " ON ");
-    sql_col(q, pl, 't', lv, "param");
-    fhir_sql_add(q, " = ");
-    fhir_sql_int(q, c->param->num);
+    sql_param(q, pl, lv, c->param->num);
     fhir_sql_add(q, " AND ");
     if (has) {
-        sql_col(q, pl, 't', lv, "rid");
-        fhir_sql_add(q, " = ");
-        sql_col(q, pl, 'r', in, "rid");
+        sql_same(q, pl, 't', lv, "rid", 'r', in, "rid");
         fhir_sql_add(q, " JOIN ");
         sql_table(q, pl, "resource", 'r', lv);
         fhir_sql_add(q, " ON ");
-        sql_col(q, pl, 'r', lv, "type");
-        fhir_sql_add(q, " = ");
-        sql_type_code(q, h->ref_type);
+        sql_named(q, pl, lv, lv, h->prefix);
         fhir_sql_add(q, " AND ");
-        sql_col(q, pl, 'r', lv, "id");
-        fhir_sql_add(q, " = substr(");
-        sql_col(q, pl, 't', lv, "ref");
-        fhir_sql_add(q, ", ");
-        fhir_sql_int(q, (int64_t)strlen(h->prefix) + 1);
-        fhir_sql_add(q, ") AND ");
-        sql_prefix(q, pl->a, col(pl, 't', lv, "ref"), h->prefix);
+        sql_live(q, pl, lv, h->ref_type);
     } else {
         sql_col(q, pl, 't', lv, "ref");
         fhir_sql_add(q, " = ");
@@ -1561,12 +1562,7 @@ sql_hop_driver(fhir_sql *q, const search_plan *pl, const search_cond *c,
         sql_col(q, pl, 'r', in, "id");
     }
     fhir_sql_add(q, " WHERE ");
-    sql_col(q, pl, 'r', in, "type");
-    fhir_sql_add(q, " = ");
-    sql_type_code(q, h->type);
-    fhir_sql_add(q, " AND ");
-    sql_col(q, pl, 'r', in, "deleted");
-    fhir_sql_add(q, " = 0");
+    sql_live(q, pl, in, h->type);
 }
 
 /* "SELECT DISTINCT t.rid FROM <table> WHERE <match>" at level lv: the

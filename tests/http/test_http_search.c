@@ -2202,6 +2202,15 @@ search_sort__multiple_keys(void **state)
     DONE();
 }
 
+/* The ids of l joined (the caller's), l emptied. */
+static char *
+ids_take(ids *l)
+{
+    char *s = ids_join(l);
+    ids_free(l);
+    return s;
+}
+
 /* The ids of a search in result order, joined. */
 static char *
 ordered_ids(const char *path, const char *params)
@@ -2211,9 +2220,7 @@ ordered_ids(const char *path, const char *params)
     if (collect(&got, "GET", path, params, NULL, why, sizeof(why)) != 0) {
         fail_msg("%s?%s: %s", path, params, why);
     }
-    char *s = ids_join(&got);
-    ids_free(&got);
-    return s;
+    return ids_take(&got);
 }
 
 static void
@@ -3051,9 +3058,7 @@ first_page(const char *path, const char *params, char **next)
     assert_int_equal(r->status, 200);
     page_ids(&got, r, next);
     th_free(r);
-    char *s = ids_join(&got);
-    ids_free(&got);
-    return s;
+    return ids_take(&got);
 }
 
 /* The ids of the pages from `next` on. */
@@ -3069,9 +3074,7 @@ rest_pages(char *next)
         page_ids(&got, r, &next);
         th_free(r);
     }
-    char *s = ids_join(&got);
-    ids_free(&got);
-    return s;
+    return ids_take(&got);
 }
 
 /* Stable paging with chains and _has: a resource changed after page 1

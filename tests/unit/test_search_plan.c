@@ -2987,10 +2987,10 @@ search_plan__paging_judges_changed_links(void **state)
     char body[512];
     put_json("Practitioner", "cp-a", CP_PRAC("Chainpage"));
     put_json("Practitioner", "cp-b", CP_PRAC("Otherpage"));
-    for (int i = 1; i <= 4; i++) {
-        char id[16];
-        snprintf(id, sizeof(id), "cp-pat%d", i);
-        put_json("Patient", id, CP_PAT);
+    static const char *const pats[] = {"cp-pat1", "cp-pat2", "cp-pat3",
+                                       "cp-pat4"};
+    for (size_t i = 0; i < 4; i++) {
+        put_json("Patient", pats[i], CP_PAT);
     }
     for (size_t i = 0; i < 6; i++) {
         snprintf(body, sizeof(body), CP_TASK("ready", "%s", "Patient/cp-pat2"),
