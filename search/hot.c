@@ -26,7 +26,10 @@ static int
 cond_hot(const search_cond *c, const search_sets *s)
 {
     const struct search_param *p = c->param;
-    if (p->builtin != SEARCH_BUILTIN_NONE || !s->is_hot(s->ctx, p->num)) {
+    /* A chain's or _has's parameter is of other resources (or leads to
+     * them): the sets cannot judge it, SQL does. */
+    if (c->link != SEARCH_LINK_NONE || p->builtin != SEARCH_BUILTIN_NONE ||
+        !s->is_hot(s->ctx, p->num)) {
         return 0;
     }
     if (c->mod == SEARCH_MOD_MISSING) {
@@ -69,7 +72,8 @@ search_plan_hot_needs(const search_plan *p, int *params, search_type *kinds,
     size_t n = 0;
     for (size_t i = 0; i < p->nconds && n < max; i++) {
         const struct search_param *sp = p->conds[i].param;
-        if (sp->builtin == SEARCH_BUILTIN_NONE &&
+        if (p->conds[i].link == SEARCH_LINK_NONE &&
+            sp->builtin == SEARCH_BUILTIN_NONE &&
             (sp->type == SEARCH_TYPE_TOKEN ||
              sp->type == SEARCH_TYPE_REFERENCE)) {
             params[n] = sp->num;
@@ -247,6 +251,14 @@ search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
         const search_cond *c = &p->conds[i];
         if (cond_hot(c, s) && !cond_negated(c)) {
             first = c;
+        }
+    }
+    /* Unless a set narrows them, the candidates would be the whole type,
+     * which SQL filters by each chain and _has one at a time; SQL's own
+     * plan can reach fewer through their references. */
+    for (size_t i = 0; i < p->nconds && first == NULL; i++) {
+        if (p->conds[i].link != SEARCH_LINK_NONE) {
+            goto done;
         }
     }
     if (first != NULL) {

@@ -7,6 +7,11 @@
  * since are judged here, on the index rows of their version at the
  * snapshot. The rules are those of the SQL in plan.c, one for one, and a
  * unit test checks that both give the same answers on a corpus.
+ *
+ * Chained and _has conditions are about other resources, whose rows are
+ * not here; they pass here and search_plan_match_sql() (plan.c) has SQL
+ * judge them: a chain by the references of the version judged, a _has by
+ * its id, both against the other resources as the page SQL sees them.
  */
 #include "search/search.h"
 #include "search/search_int.h"
@@ -139,6 +144,9 @@ static int
 cond_ok(const search_cond *c, const fhir_rows *rows, const char *id,
         int64_t hid)
 {
+    if (c->link != SEARCH_LINK_NONE) {
+        return 1; /* other resources: search_plan_match_sql() */
+    }
     if (c->param->builtin == SEARCH_BUILTIN_ID) {
         int in = 0;
         for (size_t i = 0; i < c->nvals; i++) {

@@ -7,11 +7,26 @@
  * prefixes eq ne gt lt ge le sa eb ap over ranges; reference Type/id, id,
  * absolute URL, :Type, :identifier; uri with :below :above; the escapes
  * \, \| \$ \\. Conditions on the same parameter given twice are ANDed.
+ * A chained parameter (owner:Practitioner.name, up to SEARCH_MAX_CHAIN
+ * references deep; without :Type every served target defining the
+ * parameter) and _has:Type:ref:param (nested up to SEARCH_MAX_HAS) are
+ * conditions whose hops hold an ordinary condition on the resources they
+ * lead to, parsed and turned into SQL by the same code one level down.
  *
  * SQL is assembled from constant fragments; every request value is a bound
  * value. One condition - the most selective by the counts the store keeps
  * - drives the query; the others filter each candidate by its rid, which
- * is one primary-key lookup in the rid-first index tables.
+ * is one primary-key lookup in the rid-first index tables. A chain or
+ * _has filters as a correlated EXISTS (level n's aliases are r<n>, t<n>,
+ * x<n>): a chain step reads the candidate's reference rows (by rid) and
+ * looks each target up by resource's (type, id) index; a _has step finds
+ * the referring rows by ("Type/" || id) in idx_ref's value index. When
+ * the condition at its end is indexed it can also drive, the other way
+ * round: from that condition's rows through the references to the
+ * resources searched. No counts are kept of what references lead to, so
+ * it is estimated by a bounded probe (only when another condition could
+ * drive instead), never gives an exact total, and the in-memory sets
+ * leave it to SQL.
  */
 #include "search/search.h"
 #include "search/search_int.h"
@@ -26,6 +41,8 @@
 #define SEARCH_MAX_VALUES 100 /* ORed values in one parameter */
 #define SEARCH_MAX_CONDS 64   /* ANDed conditions in one search */
 #define ESTIMATE_PROBE 10000  /* bounded counting of uncounted conditions */
+#define SEARCH_MAX_CHAIN 3    /* references one chained parameter follows */
+#define SEARCH_MAX_HAS 3      /* _has nested in one parameter */
 
 /* ---- values --------------------------------------------------------- */
 
@@ -272,59 +289,325 @@ ignored(search_plan *pl, const char *name, const char *why, fhir_err *err)
     return 0;
 }
 
-/* The parameter `code` of the searched types: it must be the same
- * parameter for each (a system search only takes common ones). */
+/* ignored() for a condition: 1 (nothing to add) unless it failed. */
+static int
+skip(search_plan *pl, const char *name, const char *why, fhir_err *err)
+{
+    return ignored(pl, name, why, err) != 0 ? -1 : 1;
+}
+
+/* The parameter `code` of served types types[0 .. n): it must be the
+ * same parameter for each (a system search only takes common ones). */
 static const struct search_param *
-find_common(const search_plan *pl, const char *code, int *unsupported)
+find_common(const search_plan *pl, const int *types, size_t n, const char *code,
+            int *unsupported)
 {
     const struct search_param *p =
-        search_param_find(pl->reg, pl->type, code, unsupported);
-    for (size_t i = 1; p != NULL && i < pl->opts.ntypes; i++) {
-        if (!search_param_applies(p, pl->opts.types[i])) {
+        search_param_find(pl->reg, types[0], code, unsupported);
+    for (size_t i = 1; p != NULL && i < n; i++) {
+        if (!search_param_applies(p, types[i])) {
             return NULL;
         }
     }
     return p;
 }
 
+/* 1 when reference parameter p may refer to resources of type `name`. */
 static int
-parse_condition(search_plan *pl, const char *name, const char *value,
-                fhir_err *err)
+refers_to(const struct search_param *p, const char *name)
+{
+    for (size_t i = 0; i < p->ntargets; i++) {
+        if (strcmp(p->targets[i], name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int parse_cond(search_plan *pl, search_cond *c, const int *types,
+                      size_t ntypes, const char *full, const char *name,
+                      const char *value, int chains, int hases, fhir_err *err);
+
+/* Keeps in cand the served targets of a chain through p that define
+ * parameter `next` and returns their number, or -1 when it has different
+ * types in them (R4 search.html#chaining: the client must then name the
+ * type). */
+static int
+chain_targets(int *cand, size_t ncand, search_plan *pl, const char *full,
+              const struct search_param *p, const char *next, fhir_err *err)
+{
+    const struct search_param *first = NULL;
+    int first_type = -1;
+    size_t keep = 0;
+    for (size_t i = 0; i < ncand; i++) {
+        int unsupported = 0;
+        const struct search_param *q =
+            search_param_find(pl->reg, cand[i], next, &unsupported);
+        if (q == NULL || unsupported) {
+            continue;
+        }
+        if (first != NULL && q->type != first->type) {
+            return fhir_err_set_at(
+                err, FHIR_ISSUE_INVALID, full,
+                "Search parameter '%.64s': '%.32s' of %s and of %s have "
+                "different types; name the target ('%.32s:%s.%.32s')",
+                full, next, fhir_type_name(first_type), fhir_type_name(cand[i]),
+                p->code, fhir_type_name(cand[i]), next);
+        }
+        if (first == NULL) {
+            first = q;
+            first_type = cand[i];
+        }
+        cand[keep++] = cand[i];
+    }
+    return (int)keep;
+}
+
+/* A chained parameter (R4 search.html#chaining): `link` is a reference
+ * parameter of `type`, maybe with :Type, and `rest` the parameter of the
+ * resources its references name (itself maybe chained). Without :Type
+ * every served target defining that parameter is searched. */
+static int
+parse_chain(search_plan *pl, search_cond *c, int type, const char *full,
+            const char *link, const char *rest, const char *value, int chains,
+            int hases, fhir_err *err)
 {
     fhir_arena *a = pl->a;
-    char *code = fhir_arena_strdup(a, name);
+    char *code = fhir_arena_strdup(a, link);
     char *colon = strchr(code, ':');
+    const char *tmod = NULL;
+    int unsupported = 0, cand[SEARCH_MAX_TYPES];
+    size_t ncand = 0;
+
+    if (colon != NULL) {
+        *colon = '\0';
+        tmod = colon + 1;
+    }
+    if (chains == SEARCH_MAX_CHAIN) {
+        return fhir_err_set_at(err, FHIR_ISSUE_TOO_COSTLY, full,
+                               "Search parameter '%.64s' chains more than "
+                               "%d references",
+                               full, SEARCH_MAX_CHAIN);
+    }
+    if (rest[0] == '\0' || code[0] == '\0') {
+        return fhir_err_set_at(err, FHIR_ISSUE_INVALID, full,
+                               "Search parameter '%.64s' is not a chain "
+                               "(reference[:Type].parameter)",
+                               full);
+    }
+    const struct search_param *p =
+        search_param_find(pl->reg, type, code, &unsupported);
+    if (p == NULL) {
+        return skip(pl, full,
+                    fhir_arena_printf(a,
+                                      "chains '%s', which is not defined "
+                                      "for %s",
+                                      code, fhir_type_name(type)),
+                    err);
+    }
+    if (unsupported) {
+        return skip(pl, full,
+                    fhir_arena_printf(a, "is not supported: %s", p->why), err);
+    }
+    if (p->type != SEARCH_TYPE_REFERENCE) {
+        return fhir_err_set_at(err, FHIR_ISSUE_INVALID, full,
+                               "Search parameter '%.64s': '%.32s' is not a "
+                               "reference parameter, so it cannot be "
+                               "chained",
+                               full, code);
+    }
+    if (tmod != NULL) {
+        if (!refers_to(p, tmod)) {
+            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, full,
+                                   "Search parameter '%.64s': '%.32s' does "
+                                   "not refer to '%.32s'",
+                                   full, code, tmod);
+        }
+        cand[ncand] = fhir_type_find(tmod);
+        if (cand[ncand] < 0) {
+            return skip(pl, full,
+                        fhir_arena_printf(a,
+                                          "chains to %s, which this "
+                                          "server does not serve",
+                                          tmod),
+                        err);
+        }
+        ncand++;
+    } else {
+        for (int t = 0; t < fhir_type_count() && ncand < SEARCH_MAX_TYPES;
+             t++) {
+            if (refers_to(p, fhir_type_name(t))) {
+                cand[ncand++] = t;
+            }
+        }
+        if (ncand == 0) {
+            return skip(pl, full,
+                        fhir_arena_printf(a,
+                                          "chains '%s', whose targets "
+                                          "this server does not serve",
+                                          code),
+                        err);
+        }
+        char *next = fhir_arena_strdup(a, rest);
+        next[strcspn(next, ".:")] = '\0';
+        int n = chain_targets(cand, ncand, pl, full, p, next, err);
+        if (n < 0) {
+            return -1;
+        }
+        if (n == 0) {
+            return skip(pl, full,
+                        fhir_arena_printf(a,
+                                          "chains to '%s', which no type "
+                                          "'%s' refers to defines",
+                                          next, code),
+                        err);
+        }
+        ncand = (size_t)n;
+    }
+    c->param = p;
+    c->link = SEARCH_LINK_CHAIN;
+    c->hops = fhir_arena_alloc(a, ncand * sizeof(*c->hops));
+    for (size_t i = 0; i < ncand; i++) {
+        search_hop *h = &c->hops[c->nhops];
+        h->type = cand[i];
+        h->ref_type = cand[i];
+        h->prefix = fhir_arena_printf(a, "%s/", fhir_type_name(cand[i]));
+        h->inner = fhir_arena_alloc(a, sizeof(*h->inner));
+        int rc = parse_cond(pl, h->inner, &cand[i], 1, full, rest, value,
+                            chains + 1, hases, err);
+        if (rc != 0) {
+            return rc; /* a failure, or ignored: then the whole chain */
+        }
+        c->nhops++;
+    }
+    return 0;
+}
+
+/* _has:Type:ref:rest (R4 search.html#has): resources of `type` that a
+ * resource of Type refers to by its reference parameter ref, where that
+ * resource satisfies rest (itself maybe a _has, or chained). */
+static int
+parse_has(search_plan *pl, search_cond *c, int type, const char *full,
+          const char *name, const char *value, int chains, int hases,
+          fhir_err *err)
+{
+    fhir_arena *a = pl->a;
+    char *tname = fhir_arena_strdup(a, name + 4);
+    char *c1 = NULL, *c2 = NULL;
+    int unsupported = 0;
+
+    if (hases == SEARCH_MAX_HAS) {
+        return fhir_err_set_at(err, FHIR_ISSUE_TOO_COSTLY, full,
+                               "Search parameter '%.64s' nests _has more "
+                               "than %d deep",
+                               full, SEARCH_MAX_HAS);
+    }
+    if (tname[0] == ':') {
+        tname++;
+        c1 = strchr(tname, ':');
+        c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    }
+    if (c1 == NULL || c2 == NULL || c1 == tname || c2 == c1 + 1 ||
+        c2[1] == '\0') {
+        return fhir_err_set_at(err, FHIR_ISSUE_INVALID, full,
+                               "Search parameter '%.64s' is not "
+                               "_has:Type:reference:parameter",
+                               full);
+    }
+    *c1 = '\0';
+    *c2 = '\0';
+    const char *code = c1 + 1, *rest = c2 + 1;
+    int t = fhir_type_find(tname);
+    if (t < 0) {
+        return skip(pl, full,
+                    fhir_arena_printf(a,
+                                      "asks for %s resources, which this "
+                                      "server does not serve",
+                                      tname),
+                    err);
+    }
+    const struct search_param *p =
+        search_param_find(pl->reg, t, code, &unsupported);
+    if (p == NULL || unsupported || p->type != SEARCH_TYPE_REFERENCE ||
+        !refers_to(p, fhir_type_name(type))) {
+        return fhir_err_set_at(err, FHIR_ISSUE_INVALID, full,
+                               "Search parameter '%.64s': '%.32s' is not a "
+                               "reference parameter of %s that can refer "
+                               "to %s",
+                               full, code, tname, fhir_type_name(type));
+    }
+    c->param = p;
+    c->link = SEARCH_LINK_HAS;
+    c->hops = fhir_arena_alloc(a, sizeof(*c->hops));
+    c->hops[0].type = t;
+    c->hops[0].ref_type = type;
+    c->hops[0].prefix = fhir_arena_printf(a, "%s/", fhir_type_name(type));
+    c->hops[0].inner = fhir_arena_alloc(a, sizeof(*c->hops[0].inner));
+    int rc = parse_cond(pl, c->hops[0].inner, &t, 1, full, rest, value, chains,
+                        hases + 1, err);
+    if (rc == 0) {
+        c->nhops = 1;
+    }
+    return rc;
+}
+
+/* Parses parameter `name` (the part of `full`, the parameter as given,
+ * that applies to types[0 .. ntypes)) with `value` into *c. chains and
+ * hases count the chain links and _has it is nested in. Returns 0, 1
+ * when it is ignored (a warning is kept), or -1 (err set, naming full). */
+static int
+parse_cond(search_plan *pl, search_cond *c, const int *types, size_t ntypes,
+           const char *full, const char *name, const char *value, int chains,
+           int hases, fhir_err *err)
+{
+    fhir_arena *a = pl->a;
     const char *modname = NULL;
     search_mod mod = SEARCH_MOD_NONE;
     const char *type_mod = NULL;
     int unsupported = 0;
+    int has =
+        strncmp(name, "_has", 4) == 0 && (name[4] == ':' || name[4] == '\0');
+    const char *dot = has ? NULL : strchr(name, '.');
 
+    memset(c, 0, sizeof(*c));
+    c->estimate = -1;
+    if ((has || dot != NULL) && ntypes > 1) {
+        return skip(pl, full,
+                    "uses chaining or _has, which this server supports in "
+                    "searches of one type only",
+                    err);
+    }
+    if (has) {
+        return parse_has(pl, c, types[0], full, name, value, chains, hases,
+                         err);
+    }
+    if (dot != NULL) {
+        return parse_chain(pl, c, types[0], full,
+                           fhir_arena_strndup(a, name, (size_t)(dot - name)),
+                           dot + 1, value, chains, hases, err);
+    }
+    char *code = fhir_arena_strdup(a, name);
+    char *colon = strchr(code, ':');
     if (colon != NULL) {
         *colon = '\0';
         modname = colon + 1;
     }
-    if (strchr(code, '.') != NULL || strcmp(code, "_has") == 0 ||
-        strncmp(name, "_has:", 5) == 0) {
-        return ignored(pl, name, "uses chaining or _has, not supported yet",
-                       err);
-    }
-    const struct search_param *p = find_common(pl, code, &unsupported);
+    const struct search_param *p =
+        find_common(pl, types, ntypes, code, &unsupported);
     if (p == NULL && code[0] == '_') {
         /* _include, _revinclude, _contained, _list, ... */
-        return ignored(pl, name, "is not supported by this server yet", err);
+        return skip(pl, full, "is not supported by this server yet", err);
     }
     if (p == NULL) {
-        return ignored(pl, name,
-                       fhir_arena_printf(
-                           a, "is not defined for %s%s",
-                           fhir_type_name(pl->type),
-                           pl->opts.ntypes > 1 ? " and the other types" : ""),
-                       err);
+        return skip(pl, full,
+                    fhir_arena_printf(a, "is not defined for %s%s",
+                                      fhir_type_name(types[0]),
+                                      ntypes > 1 ? " and the other types" : ""),
+                    err);
     }
     if (unsupported) {
-        return ignored(pl, name,
-                       fhir_arena_printf(a, "is not supported: %s", p->why),
-                       err);
+        return skip(pl, full,
+                    fhir_arena_printf(a, "is not supported: %s", p->why), err);
     }
     if (modname != NULL) {
         size_t k;
@@ -340,61 +623,53 @@ parse_condition(search_plan *pl, const char *name, const char *value,
             mod = SEARCH_MOD_TYPE;
             type_mod = modname;
         } else if (k == sizeof(modifiers) / sizeof(modifiers[0])) {
-            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, name,
+            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, full,
                                    "Search parameter '%.64s': unknown "
                                    "modifier ':%.32s'",
-                                   name, modname);
+                                   full, modname);
         }
         if (!mod_allowed(mod, p->type) ||
             (p->builtin != SEARCH_BUILTIN_NONE && mod != SEARCH_MOD_MISSING &&
              mod != SEARCH_MOD_NOT)) {
-            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, name,
+            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, full,
                                    "Search parameter '%.64s': modifier "
                                    "':%.32s' does not apply to it",
-                                   name, modname);
+                                   full, modname);
         }
     }
-    if (pl->nconds == SEARCH_MAX_CONDS) {
-        return fhir_err_set(err, FHIR_ISSUE_TOO_COSTLY,
-                            "More than %d search parameters", SEARCH_MAX_CONDS);
-    }
-    search_cond *c = &pl->conds[pl->nconds];
-    memset(c, 0, sizeof(*c));
     c->param = p;
     c->mod = mod;
-    c->estimate = -1;
     if (mod == SEARCH_MOD_MISSING) {
         if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
-            return bad_value(err, name, value, "not true or false");
+            return bad_value(err, full, value, "not true or false");
         }
         if (p->builtin != SEARCH_BUILTIN_NONE) {
-            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, name,
+            return fhir_err_set_at(err, FHIR_ISSUE_INVALID, full,
                                    "'%.64s' is always present", code);
         }
         c->missing = strcmp(value, "true") == 0;
-        pl->nconds++;
         return 0;
     }
     const char *raw[SEARCH_MAX_VALUES];
     size_t n = split(raw, SEARCH_MAX_VALUES, a, value, ',');
     if (n > SEARCH_MAX_VALUES) {
-        return fhir_err_set_at(err, FHIR_ISSUE_TOO_COSTLY, name,
+        return fhir_err_set_at(err, FHIR_ISSUE_TOO_COSTLY, full,
                                "Search parameter '%.64s' has more than %d "
                                "values",
-                               name, SEARCH_MAX_VALUES);
+                               full, SEARCH_MAX_VALUES);
     }
     c->vals = fhir_arena_alloc(a, n * sizeof(*c->vals));
     for (size_t i = 0; i < n; i++) {
         search_value *v = &c->vals[i];
         if (raw[i][0] == '\0') {
-            return bad_value(err, name, value, "empty");
+            return bad_value(err, full, value, "empty");
         }
         if (p->builtin == SEARCH_BUILTIN_ID) {
             v->code = unescape(a, raw[i]);
             continue;
         }
         if (p->builtin == SEARCH_BUILTIN_LASTUPDATED) {
-            if (parse_date(v, raw[i], err, name) != 0) {
+            if (parse_date(v, raw[i], err, full) != 0) {
                 return -1;
             }
             continue;
@@ -407,7 +682,7 @@ parse_condition(search_plan *pl, const char *name, const char *value,
                 const char *parts[4];
                 if (split(parts, 3, a, raw[i], '|') != 3 ||
                     parts[1][0] == '\0' || parts[2][0] == '\0') {
-                    return bad_value(err, name, raw[i],
+                    return bad_value(err, full, raw[i],
                                      "not system|code|value");
                 }
                 v->sys =
@@ -415,7 +690,7 @@ parse_condition(search_plan *pl, const char *name, const char *value,
                                       unescape(a, parts[1]));
                 v->code = unescape(a, parts[2]);
             } else if (parse_token(v, a, raw[i]) != 0) {
-                return bad_value(err, name, raw[i],
+                return bad_value(err, full, raw[i],
                                  "not a token ([system]|[code])");
             }
             break;
@@ -424,22 +699,22 @@ parse_condition(search_plan *pl, const char *name, const char *value,
                           ? unescape(a, raw[i])
                           : normalize(a, unescape(a, raw[i]));
             if (v->code[0] == '\0') {
-                return bad_value(err, name, raw[i], "empty");
+                return bad_value(err, full, raw[i], "empty");
             }
             break;
         case SEARCH_TYPE_DATE:
-            if (parse_date(v, raw[i], err, name) != 0) {
+            if (parse_date(v, raw[i], err, full) != 0) {
                 return -1;
             }
             break;
         case SEARCH_TYPE_REFERENCE:
             if (mod == SEARCH_MOD_IDENTIFIER) {
                 if (parse_token(v, a, raw[i]) != 0 || v->code == NULL) {
-                    return bad_value(err, name, raw[i],
+                    return bad_value(err, full, raw[i],
                                      "not an identifier (system|value)");
                 }
             } else if (parse_ref(v, pl, c, type_mod, raw[i]) != 0) {
-                return bad_value(err, name, raw[i],
+                return bad_value(err, full, raw[i],
                                  "not a reference (Type/id, id or URL)");
             }
             break;
@@ -447,12 +722,29 @@ parse_condition(search_plan *pl, const char *name, const char *value,
             v->code = unescape(a, raw[i]);
             break;
         default:
-            return ignored(pl, name, "has a type this server does not search",
-                           err);
+            return skip(pl, full, "has a type this server does not search",
+                        err);
         }
     }
     c->nvals = n;
-    pl->nconds++;
+    return 0;
+}
+
+static int
+parse_condition(search_plan *pl, const char *name, const char *value,
+                fhir_err *err)
+{
+    search_cond c;
+    int rc = parse_cond(pl, &c, pl->opts.types, pl->opts.ntypes, name, name,
+                        value, 0, 0, err);
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+    if (pl->nconds == SEARCH_MAX_CONDS) {
+        return fhir_err_set(err, FHIR_ISSUE_TOO_COSTLY,
+                            "More than %d search parameters", SEARCH_MAX_CONDS);
+    }
+    pl->conds[pl->nconds++] = c;
     return 0;
 }
 
@@ -469,7 +761,8 @@ parse_sort(search_plan *pl, const char *value, fhir_err *err)
         const char *k = keys[i];
         int desc = k[0] == '-';
         int unsupported = 0;
-        const struct search_param *p = find_common(pl, k + desc, &unsupported);
+        const struct search_param *p = find_common(
+            pl, pl->opts.types, pl->opts.ntypes, k + desc, &unsupported);
         if (p == NULL || unsupported) {
             return fhir_err_set_at(err, FHIR_ISSUE_INVALID, "_sort",
                                    "_sort: '%.64s' is not a search parameter "
@@ -800,83 +1093,125 @@ sql_date(fhir_sql *q, const char *lo, const char *hi, const search_value *v)
 #undef OP
 }
 
+/* Alias `a` (r the resource, t and x its index rows) at nesting level
+ * lv: "t" at the top, "t1", "t2" ... in the subqueries of chains and
+ * _has, where an inner condition names its own resource (r1), not the
+ * one it is nested in. */
+static const char *
+alias(const search_plan *pl, char a, int lv)
+{
+    return lv == 0 ? fhir_arena_printf(pl->a, "%c", a)
+                   : fhir_arena_printf(pl->a, "%c%d", a, lv);
+}
+
+/* Column `name` of alias a at level lv: "t.code", "t1.code". */
+static const char *
+col(const search_plan *pl, char a, int lv, const char *name)
+{
+    return lv == 0 ? fhir_arena_printf(pl->a, "%c.%s", a, name)
+                   : fhir_arena_printf(pl->a, "%c%d.%s", a, lv, name);
+}
+
+static void
+sql_col(fhir_sql *q, const search_plan *pl, char a, int lv, const char *name)
+{
+    fhir_sql_add(q, col(pl, a, lv, name));
+}
+
 /* The part of a token match after "t.param = ? AND ". A probe (EXISTS
  * for one rid) keeps SQLite on the rid-first primary key: "+" stops it
  * from walking the value index's whole posting list instead. */
 static void
-sql_token_value(fhir_sql *q, const search_value *v, int probe)
+sql_token_value(fhir_sql *q, const search_plan *pl, const search_value *v,
+                int probe, int lv)
 {
     if (v->code != NULL) {
-        fhir_sql_add(q, probe ? "+t.code = " : "t.code = ");
+        fhir_sql_add(q, probe ? "+" : "");
+        sql_col(q, pl, 't', lv, "code");
+        fhir_sql_add(q, " = ");
         sql_str(q, v->code);
         if (v->sys != NULL) {
             fhir_sql_add(q, " AND ");
         }
     }
     if (v->sys != NULL) {
-        fhir_sql_add(q, "t.sys = ");
+        sql_col(q, pl, 't', lv, "sys");
+        fhir_sql_add(q, " = ");
         sql_sys(q, v->sys);
     }
 }
 
-/* The table and alias a condition's rows live in. */
+/* The table a condition's rows live in. */
 static const char *
 cond_table(const search_cond *c)
 {
     if (c->mod == SEARCH_MOD_TEXT) {
-        return "idx_string t";
+        return "idx_string";
     }
     if (c->mod == SEARCH_MOD_IDENTIFIER) {
-        return "idx_token t";
+        return "idx_token";
     }
     switch (c->param->type) {
     case SEARCH_TYPE_TOKEN:
-        return "idx_token t";
+        return "idx_token";
     case SEARCH_TYPE_STRING:
-        return "idx_string t";
+        return "idx_string";
     case SEARCH_TYPE_DATE:
-        return "idx_date t";
+        return "idx_date";
     case SEARCH_TYPE_REFERENCE:
-        return "idx_ref t";
+        return "idx_ref";
     default:
-        return "idx_uri t";
+        return "idx_uri";
     }
+}
+
+/* "idx_token t1": a table and its alias at level lv. */
+static void
+sql_table(fhir_sql *q, const search_plan *pl, const char *table, char a, int lv)
+{
+    fhir_sql_add(q, table);
+    fhir_sql_add(q, " ");
+    fhir_sql_add(q, alias(pl, a, lv));
 }
 
 /* "t.param = ? AND (v1 OR v2 ...)" for the rows of condition c. */
 static void
-sql_match(fhir_sql *q, const search_plan *pl, const search_cond *c, int probe)
+sql_match(fhir_sql *q, const search_plan *pl, const search_cond *c, int probe,
+          int lv)
 {
-    fhir_sql_add(q, "t.param = ");
+    sql_col(q, pl, 't', lv, "param");
+    fhir_sql_add(q, " = ");
     fhir_sql_int(q, c->param->num);
     fhir_sql_add(q, " AND (");
     for (size_t i = 0; i < c->nvals; i++) {
         const search_value *v = &c->vals[i];
         fhir_sql_add(q, i ? " OR (" : "(");
         if (c->mod == SEARCH_MOD_TEXT) {
-            sql_prefix(q, pl->a, "t.norm", v->code);
+            sql_prefix(q, pl->a, col(pl, 't', lv, "norm"), v->code);
         } else if (c->mod == SEARCH_MOD_IDENTIFIER) {
-            sql_token_value(q, v, probe);
+            sql_token_value(q, pl, v, probe, lv);
         } else {
             switch (c->param->type) {
             case SEARCH_TYPE_TOKEN:
-                sql_token_value(q, v, probe);
+                sql_token_value(q, pl, v, probe, lv);
                 break;
             case SEARCH_TYPE_STRING:
                 if (c->mod == SEARCH_MOD_EXACT) {
-                    fhir_sql_add(q, "t.text = ");
+                    sql_col(q, pl, 't', lv, "text");
+                    fhir_sql_add(q, " = ");
                     sql_str(q, v->code);
                 } else if (c->mod == SEARCH_MOD_CONTAINS) {
-                    sql_contains(q, pl->a, "t.norm", v->code);
+                    sql_contains(q, pl->a, col(pl, 't', lv, "norm"), v->code);
                 } else {
-                    sql_prefix(q, pl->a, "t.norm", v->code);
+                    sql_prefix(q, pl->a, col(pl, 't', lv, "norm"), v->code);
                 }
                 break;
             case SEARCH_TYPE_DATE:
-                sql_date(q, "t.lo", "t.hi", v);
+                sql_date(q, col(pl, 't', lv, "lo"), col(pl, 't', lv, "hi"), v);
                 break;
             case SEARCH_TYPE_REFERENCE:
-                fhir_sql_add(q, "t.ref IN (");
+                sql_col(q, pl, 't', lv, "ref");
+                fhir_sql_add(q, " IN (");
                 sql_str(q, v->code);
                 for (size_t k = 1; k < v->nalts; k++) {
                     fhir_sql_add(q, ", ");
@@ -884,19 +1219,27 @@ sql_match(fhir_sql *q, const search_plan *pl, const search_cond *c, int probe)
                 }
                 fhir_sql_add(q, ")");
                 break;
-            default:
+            default: {
+                const char *uri = col(pl, 't', lv, "uri");
                 if (c->mod == SEARCH_MOD_BELOW) {
-                    sql_prefix(q, pl->a, "t.uri", v->code);
+                    sql_prefix(q, pl->a, uri, v->code);
                 } else if (c->mod == SEARCH_MOD_ABOVE) {
                     sql_str(q, v->code);
-                    fhir_sql_add(q, " >= t.uri AND substr(");
+                    fhir_sql_add(q, " >= ");
+                    fhir_sql_add(q, uri);
+                    fhir_sql_add(q, " AND substr(");
                     sql_str(q, v->code);
-                    fhir_sql_add(q, ", 1, length(t.uri)) = t.uri");
+                    fhir_sql_add(q, ", 1, length(");
+                    fhir_sql_add(q, uri);
+                    fhir_sql_add(q, ")) = ");
+                    fhir_sql_add(q, uri);
                 } else {
-                    fhir_sql_add(q, "t.uri = ");
+                    fhir_sql_add(q, uri);
+                    fhir_sql_add(q, " = ");
                     sql_str(q, v->code);
                 }
                 break;
+            }
             }
         }
         fhir_sql_add(q, ")");
@@ -906,7 +1249,7 @@ sql_match(fhir_sql *q, const search_plan *pl, const search_cond *c, int probe)
 
 /* The tables a parameter's rows may be in, for :missing. */
 static void
-sql_any_row(fhir_sql *q, const search_cond *c)
+sql_any_row(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv)
 {
     static const char *const tables[] = {"idx_token", "idx_string", "idx_date",
                                          "idx_ref", "idx_uri"};
@@ -937,8 +1280,14 @@ sql_any_row(fhir_sql *q, const search_cond *c)
         fhir_sql_add(q, first ? "EXISTS (SELECT 1 FROM "
                               : " OR EXISTS "
                                 "(SELECT 1 FROM ");
-        fhir_sql_add(q, tables[i]);
-        fhir_sql_add(q, " x WHERE x.rid = r.rid AND x.param = ");
+        sql_table(q, pl, tables[i], 'x', lv);
+        fhir_sql_add(q, " WHERE ");
+        sql_col(q, pl, 'x', lv, "rid");
+        fhir_sql_add(q, " = ");
+        sql_col(q, pl, 'r', lv, "rid");
+        fhir_sql_add(q, " AND ");
+        sql_col(q, pl, 'x', lv, "param");
+        fhir_sql_add(q, " = ");
         fhir_sql_int(q, c->param->num);
         fhir_sql_add(q, ")");
         first = 0;
@@ -946,18 +1295,26 @@ sql_any_row(fhir_sql *q, const search_cond *c)
     fhir_sql_add(q, ")");
 }
 
-/* A boolean SQL expression over resource r for condition c. */
+static void sql_link(fhir_sql *q, const search_plan *pl, const search_cond *c,
+                     int lv, const fhir_rows *rows, const char *id);
+
+/* A boolean SQL expression over resource r (r1, r2 ... at level lv) for
+ * condition c. */
 static void
-sql_pred(fhir_sql *q, const search_plan *pl, const search_cond *c)
+sql_pred(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv)
 {
+    if (c->link != SEARCH_LINK_NONE) {
+        sql_link(q, pl, c, lv, NULL, NULL);
+        return;
+    }
     if (c->mod == SEARCH_MOD_MISSING) {
         fhir_sql_add(q, c->missing ? "NOT " : "");
-        sql_any_row(q, c);
+        sql_any_row(q, pl, c, lv);
         return;
     }
     if (c->param->builtin == SEARCH_BUILTIN_ID) {
-        fhir_sql_add(q,
-                     c->mod == SEARCH_MOD_NOT ? "r.id NOT IN (" : "r.id IN (");
+        sql_col(q, pl, 'r', lv, "id");
+        fhir_sql_add(q, c->mod == SEARCH_MOD_NOT ? " NOT IN (" : " IN (");
         for (size_t i = 0; i < c->nvals; i++) {
             fhir_sql_add(q, i ? ", " : "");
             sql_str(q, c->vals[i].code);
@@ -966,10 +1323,12 @@ sql_pred(fhir_sql *q, const search_plan *pl, const search_cond *c)
         return;
     }
     if (c->param->builtin == SEARCH_BUILTIN_LASTUPDATED) {
+        const char *hid = col(pl, 'r', lv, "hid");
+        const char *next = fhir_arena_printf(pl->a, "(%s + 1)", hid);
         fhir_sql_add(q, "(");
         for (size_t i = 0; i < c->nvals; i++) {
             fhir_sql_add(q, i ? " OR (" : "(");
-            sql_date(q, "r.hid", "(r.hid + 1)", &c->vals[i]);
+            sql_date(q, hid, next, &c->vals[i]);
             fhir_sql_add(q, ")");
         }
         fhir_sql_add(q, ")");
@@ -977,29 +1336,255 @@ sql_pred(fhir_sql *q, const search_plan *pl, const search_cond *c)
     }
     fhir_sql_add(q, c->mod == SEARCH_MOD_NOT ? "NOT EXISTS (SELECT 1 FROM "
                                              : "EXISTS (SELECT 1 FROM ");
-    fhir_sql_add(q, cond_table(c));
-    fhir_sql_add(q, " WHERE t.rid = r.rid AND ");
-    sql_match(q, pl, c, 1);
+    sql_table(q, pl, cond_table(c), 't', lv);
+    fhir_sql_add(q, " WHERE ");
+    sql_col(q, pl, 't', lv, "rid");
+    fhir_sql_add(q, " = ");
+    sql_col(q, pl, 'r', lv, "rid");
+    fhir_sql_add(q, " AND ");
+    sql_match(q, pl, c, 1, lv);
     fhir_sql_add(q, ")");
 }
 
-/* 1 when c can drive a query: positive and served by a value index. */
+/* "a<la>.ca = b<lb>.cb" */
+static void
+sql_same(fhir_sql *q, const search_plan *pl, char a, int la, const char *ca,
+         char b, int lb, const char *cb)
+{
+    sql_col(q, pl, a, la, ca);
+    fhir_sql_add(q, " = ");
+    sql_col(q, pl, b, lb, cb);
+}
+
+/* "t<lv>.param = ?" */
+static void
+sql_param(fhir_sql *q, const search_plan *pl, int lv, int num)
+{
+    sql_col(q, pl, 't', lv, "param");
+    fhir_sql_add(q, " = ");
+    fhir_sql_int(q, num);
+}
+
+/* "r<lv>.type = <served type t> AND r<lv>.deleted = 0". The store's
+ * code of t comes from its table of types: search/ is told the codes of
+ * the searched types only. */
+static void
+sql_live(fhir_sql *q, const search_plan *pl, int lv, int t)
+{
+    sql_col(q, pl, 'r', lv, "type");
+    fhir_sql_add(q, " = (SELECT code FROM rtype WHERE name = ");
+    sql_str(q, fhir_type_name(t));
+    fhir_sql_add(q, ") AND ");
+    sql_col(q, pl, 'r', lv, "deleted");
+    fhir_sql_add(q, " = 0");
+}
+
+/* Resource r<rl> is the one reference row t<tl> names as "<prefix><id>":
+ * its id is the reference's tail, one lookup in resource's (type, id)
+ * index once the type is fixed too. */
+static void
+sql_named(fhir_sql *q, const search_plan *pl, int rl, int tl,
+          const char *prefix)
+{
+    sql_col(q, pl, 'r', rl, "id");
+    fhir_sql_add(q, " = substr(");
+    sql_col(q, pl, 't', tl, "ref");
+    fhir_sql_add(q, ", ");
+    fhir_sql_int(q, (int64_t)strlen(prefix) + 1);
+    fhir_sql_add(q, ") AND ");
+    sql_prefix(q, pl->a, col(pl, 't', tl, "ref"), prefix);
+}
+
+/* "idx_ref t<lv> JOIN resource r<lv+1> ON ": a hop's reference rows and
+ * the resources at their other end. */
+static void
+sql_hop_join(fhir_sql *q, const search_plan *pl, int lv)
+{
+    sql_table(q, pl, "idx_ref", 't', lv);
+    fhir_sql_add(q, " JOIN ");
+    sql_table(q, pl, "resource", 'r', lv + 1);
+    fhir_sql_add(q, " ON ");
+}
+
+/* " AND <r<lv+1> live, of h's type> AND <h's condition on it>)" */
+static void
+sql_hop_end(fhir_sql *q, const search_plan *pl, const search_hop *h, int lv)
+{
+    fhir_sql_add(q, " AND ");
+    sql_live(q, pl, lv + 1, h->type);
+    fhir_sql_add(q, " AND ");
+    sql_pred(q, pl, h->inner, lv + 1);
+    fhir_sql_add(q, ")");
+}
+
+/* One step of a chain from r<lv>: a live resource of h that a reference
+ * of c's parameter names satisfies h's condition. With `rows` (a version
+ * judged outside SQL) its references are values instead of index rows. */
+static void
+sql_chain_hop(fhir_sql *q, const search_plan *pl, const search_cond *c,
+              const search_hop *h, int lv, const fhir_rows *rows)
+{
+    int in = lv + 1;
+    size_t plen = strlen(h->prefix);
+    fhir_sql_add(q, "EXISTS (SELECT 1 FROM ");
+    if (rows != NULL) {
+        int n = 0;
+        sql_table(q, pl, "resource", 'r', in);
+        fhir_sql_add(q, " WHERE ");
+        sql_col(q, pl, 'r', in, "id");
+        fhir_sql_add(q, " IN (");
+        for (size_t i = 0; i < rows->n; i++) {
+            const fhir_row *w = &rows->rows[i];
+            if (w->param == c->param->num && w->kind == FHIR_ROW_REF &&
+                strncmp(w->code, h->prefix, plen) == 0 &&
+                w->code[plen] != '\0') {
+                fhir_sql_add(q, n++ ? ", " : "");
+                sql_str(q, w->code + plen);
+            }
+        }
+        fhir_sql_add(q, n ? ")" : "NULL)"); /* none: no match */
+    } else {
+        sql_hop_join(q, pl, lv);
+        sql_named(q, pl, in, lv, h->prefix);
+        fhir_sql_add(q, " WHERE ");
+        sql_same(q, pl, 't', lv, "rid", 'r', lv, "rid");
+        fhir_sql_add(q, " AND ");
+        sql_param(q, pl, lv, c->param->num);
+    }
+    sql_hop_end(q, pl, h, lv);
+}
+
+/* _has on r<lv>: a live resource of the hop's type whose reference
+ * parameter names r<lv> ("Type/" || id, one lookup in idx_ref's value
+ * index) satisfies the hop's condition. With `id`, r<lv> is a resource
+ * judged outside SQL. */
+static void
+sql_has(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv,
+        const char *id)
+{
+    const search_hop *h = &c->hops[0];
+    fhir_sql_add(q, "EXISTS (SELECT 1 FROM ");
+    sql_hop_join(q, pl, lv);
+    sql_same(q, pl, 'r', lv + 1, "rid", 't', lv, "rid");
+    fhir_sql_add(q, " WHERE ");
+    sql_param(q, pl, lv, c->param->num);
+    fhir_sql_add(q, " AND ");
+    sql_col(q, pl, 't', lv, "ref");
+    fhir_sql_add(q, " = ");
+    if (id != NULL) {
+        sql_str(q, fhir_arena_printf(pl->a, "%s%s", h->prefix, id));
+    } else {
+        sql_str(q, h->prefix);
+        fhir_sql_add(q, " || ");
+        sql_col(q, pl, 'r', lv, "id");
+    }
+    sql_hop_end(q, pl, h, lv);
+}
+
+/* A chained (any of its target types) or _has condition on r<lv>. */
+static void
+sql_link(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv,
+         const fhir_rows *rows, const char *id)
+{
+    if (c->link == SEARCH_LINK_HAS) {
+        sql_has(q, pl, c, lv, id);
+        return;
+    }
+    fhir_sql_add(q, "(");
+    for (size_t i = 0; i < c->nhops; i++) {
+        fhir_sql_add(q, i ? " OR " : "");
+        sql_chain_hop(q, pl, c, &c->hops[i], lv, rows);
+    }
+    fhir_sql_add(q, ")");
+}
+
+/* 1 when c can drive a query: positive and served by a value index; a
+ * chain or _has when the condition at its end is (the resources are
+ * then reached from that index through the references). */
 static int
 drivable(const search_cond *c)
 {
+    if (c->link != SEARCH_LINK_NONE) {
+        for (size_t i = 0; i < c->nhops; i++) {
+            if (!drivable(c->hops[i].inner)) {
+                return 0;
+            }
+        }
+        return c->nhops > 0;
+    }
     return c->mod != SEARCH_MOD_MISSING && c->mod != SEARCH_MOD_NOT &&
            c->mod != SEARCH_MOD_CONTAINS &&
            c->param->builtin == SEARCH_BUILTIN_NONE;
 }
 
-/* "SELECT t.rid FROM <table> WHERE <match>" */
+static void sql_driver(fhir_sql *q, const search_plan *pl, const search_cond *c,
+                       int lv);
+
+/* The rids one hop of a drivable chain or _has leads to from level lv:
+ * the resources r<lv+1> its condition's driver yields (live, of the hop's
+ * type), then their references (chain: the rows naming them, whose rids
+ * are the referring resources; _has: their rows' targets, looked up by
+ * (type, id)). */
 static void
-sql_driver(fhir_sql *q, const search_plan *pl, const search_cond *c)
+sql_hop_driver(fhir_sql *q, const search_plan *pl, const search_cond *c,
+               const search_hop *h, int lv)
 {
-    fhir_sql_add(q, "SELECT DISTINCT t.rid FROM ");
-    fhir_sql_add(q, cond_table(c));
+    int in = lv + 1;
+    int has = c->link == SEARCH_LINK_HAS;
+    fhir_sql_add(q, "SELECT ");
+    sql_col(q, pl, has ? 'r' : 't', lv, "rid");
+    fhir_sql_add(q, " FROM (");
+    sql_driver(q, pl, h->inner, in);
+    fhir_sql_add(q, ") ");
+    fhir_sql_add(q, alias(pl, 'd', in));
+    fhir_sql_add(q, " JOIN ");
+    sql_table(q, pl, "resource", 'r', in);
+    fhir_sql_add(q, " ON ");
+    sql_same(q, pl, 'r', in, "rid", 'd', in, "rid");
+    fhir_sql_add(q, " JOIN ");
+    sql_table(q, pl, "idx_ref", 't', lv);
+    fhir_sql_add(q, " ON ");
+    sql_param(q, pl, lv, c->param->num);
+    fhir_sql_add(q, " AND ");
+    if (has) {
+        sql_same(q, pl, 't', lv, "rid", 'r', in, "rid");
+        fhir_sql_add(q, " JOIN ");
+        sql_table(q, pl, "resource", 'r', lv);
+        fhir_sql_add(q, " ON ");
+        sql_named(q, pl, lv, lv, h->prefix);
+        fhir_sql_add(q, " AND ");
+        sql_live(q, pl, lv, h->ref_type);
+    } else {
+        sql_col(q, pl, 't', lv, "ref");
+        fhir_sql_add(q, " = ");
+        sql_str(q, h->prefix);
+        fhir_sql_add(q, " || ");
+        sql_col(q, pl, 'r', in, "id");
+    }
     fhir_sql_add(q, " WHERE ");
-    sql_match(q, pl, c, 0);
+    sql_live(q, pl, in, h->type);
+}
+
+/* "SELECT DISTINCT t.rid FROM <table> WHERE <match>" at level lv: the
+ * rids a drivable condition matches, exactly. */
+static void
+sql_driver(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv)
+{
+    if (c->link != SEARCH_LINK_NONE) {
+        /* UNION: one resource may be reached through several hops */
+        for (size_t i = 0; i < c->nhops; i++) {
+            fhir_sql_add(q, i ? " UNION " : "SELECT DISTINCT rid FROM (");
+            sql_hop_driver(q, pl, c, &c->hops[i], lv);
+        }
+        fhir_sql_add(q, ")");
+        return;
+    }
+    fhir_sql_add(q, "SELECT DISTINCT ");
+    sql_col(q, pl, 't', lv, "rid");
+    fhir_sql_add(q, " FROM ");
+    sql_table(q, pl, cond_table(c), 't', lv);
+    fhir_sql_add(q, " WHERE ");
+    sql_match(q, pl, c, 0, lv);
 }
 
 static void sql_types(fhir_sql *q, const search_plan *p);
@@ -1022,13 +1607,13 @@ static void
 sql_probe(fhir_sql *q, const search_plan *p, const search_cond *c)
 {
     fhir_sql_add(q, "SELECT count(*) FROM (SELECT DISTINCT t.rid FROM ");
-    fhir_sql_add(q, cond_table(c));
+    sql_table(q, p, cond_table(c), 't', 0);
     if (!param_within_types(p, c->param)) {
         fhir_sql_add(q, " JOIN resource r ON r.rid = t.rid AND r.type");
         sql_types(q, p);
     }
     fhir_sql_add(q, " WHERE ");
-    sql_match(q, p, c, 0);
+    sql_match(q, p, c, 0, 0);
     fhir_sql_add(q, " LIMIT ");
     fhir_sql_int(q, ESTIMATE_PROBE + 1);
     fhir_sql_add(q, ")");
@@ -1070,7 +1655,7 @@ sql_token_estimate(fhir_sql *q, const search_plan *p, const search_cond *c,
     }
     sql_count_rows(q, p, c, "cnt_token");
     fhir_sql_add(q, " AND ");
-    sql_token_value(q, v, 0);
+    sql_token_value(q, p, v, 0, 0);
     if (code_only) {
         fhir_sql_add(q, " AND t.n > 0 AND t.sys NOT IN (SELECT id FROM "
                         "sysdict WHERE uri >= char(1) AND uri < char(2))");
@@ -1082,6 +1667,28 @@ int
 search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out)
 {
     const search_cond *c = &p->conds[i];
+    if (c->link != SEARCH_LINK_NONE) {
+        /* No count is kept of what references lead to. A chain or _has
+         * that can drive is counted through its driver, bounded, when
+         * another condition could drive instead; alone it drives without
+         * (walking its references costs in proportion to what its last
+         * condition matches, filtering a scan of the type costs per
+         * resource of the type, and badly when few of those each one
+         * refers to, or is referred to by, match). */
+        int rival = 0;
+        for (size_t k = 0; k < p->nconds; k++) {
+            rival |= k != i && drivable(&p->conds[k]);
+        }
+        if (!drivable(c) || !rival) {
+            return 0;
+        }
+        fhir_sql_add(out, "SELECT count(*) FROM (");
+        sql_driver(out, p, c, 0);
+        fhir_sql_add(out, " LIMIT ");
+        fhir_sql_int(out, ESTIMATE_PROBE + 1);
+        fhir_sql_add(out, ")");
+        return 1;
+    }
     if (c->mod == SEARCH_MOD_MISSING) {
         fhir_sql_add(out, "SELECT coalesce((SELECT sum(n)");
         sql_count_rows(out, p, c, "cnt_param");
@@ -1183,7 +1790,7 @@ sql_from_where(fhir_sql *q, const search_plan *p, int with_body)
     int d = hot ? -1 : driver_of(p);
     if (d >= 0) {
         fhir_sql_add(q, " FROM (");
-        sql_driver(q, p, &p->conds[d]);
+        sql_driver(q, p, &p->conds[d], 0);
         fhir_sql_add(q, ") d CROSS JOIN resource r ON r.rid = d.rid");
     } else {
         fhir_sql_add(q, " FROM resource r");
@@ -1208,7 +1815,7 @@ sql_from_where(fhir_sql *q, const search_plan *p, int with_body)
             continue;
         }
         fhir_sql_add(q, " AND ");
-        sql_pred(q, p, &p->conds[i]);
+        sql_pred(q, p, &p->conds[i], 0);
     }
 }
 
@@ -1383,6 +1990,11 @@ search_plan_count_sql(const search_plan *p, fhir_sql *out)
 int
 search_plan_count_known(const search_plan *p, int64_t *n)
 {
+    for (size_t i = 0; i < p->nconds; i++) {
+        if (p->conds[i].link != SEARCH_LINK_NONE) {
+            return 0; /* no count judges other resources */
+        }
+    }
     if (p->nconds == 0 && p->type_count >= 0) {
         *n = p->type_count;
         return 1;
@@ -1502,4 +2114,21 @@ search_plan_changed_sql(const search_plan *p, fhir_sql *out)
     fhir_sql_int(out, p->snapshot);
     fhir_sql_add(out, " AND r.deleted = 0");
     return 1;
+}
+
+int
+search_plan_match_sql(const search_plan *p, const fhir_rows *rows,
+                      const char *id, fhir_sql *out)
+{
+    int any = 0;
+    for (size_t i = 0; i < p->nconds; i++) {
+        const search_cond *c = &p->conds[i];
+        if (c->link == SEARCH_LINK_NONE) {
+            continue;
+        }
+        fhir_sql_add(out, any ? " AND " : "SELECT ");
+        sql_link(out, p, c, 0, rows, id);
+        any = 1;
+    }
+    return any;
 }

@@ -209,9 +209,17 @@ int64_t search_plan_snapshot(const search_plan *p);
 /* 0 when no page can contain changed resources (first page). */
 int search_plan_changed_sql(const search_plan *p, fhir_sql *out);
 /* 1 when rows (of one version with this id and lastUpdated) satisfy every
- * condition, judged as the SQL would. */
+ * condition on the resource's own values, judged as the SQL would.
+ * Chained and _has conditions read other resources, which rows do not
+ * hold: they are left to search_plan_match_sql(). */
 int search_plan_match(const search_plan *p, const fhir_rows *rows,
                       const char *id, int64_t hid);
+/* For a plan with chained or _has conditions (else 0, out untouched):
+ * 1, and in out SQL returning one integer, 1 when that version (its rows
+ * and id) satisfies them: its references at the version, the resources
+ * they lead to as they are now (as the page SQL sees those). */
+int search_plan_match_sql(const search_plan *p, const fhir_rows *rows,
+                          const char *id, fhir_sql *out);
 /* The sort-key values (search_plan_nkeys() of them) of that version. */
 void search_plan_keys(const search_plan *p, const fhir_rows *rows,
                       const char *id, int64_t hid, fhir_sqlval *keys);

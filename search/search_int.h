@@ -122,14 +122,38 @@ typedef struct search_value {
     int64_t lo, hi; /* date range (UTC microseconds, half-open) */
 } search_value;
 
+/* Whose index rows a condition reads. */
+typedef enum search_link {
+    SEARCH_LINK_NONE = 0, /* the resource's own */
+    SEARCH_LINK_CHAIN,    /* of the resources it refers to (#chaining) */
+    SEARCH_LINK_HAS       /* of the resources referring to it (#has) */
+} search_link;
+
+struct search_cond;
+
+/* One step of a chain or _has: condition `inner` on live resources of
+ * served type `type`, reached by the references of the condition's
+ * reference parameter, which name them (chain) or the resource the
+ * condition is on (_has) as "<prefix><id>", prefix the name of
+ * `ref_type` (the same as type for a chain) and '/'. */
+typedef struct search_hop {
+    int type;
+    int ref_type;
+    const char *prefix; /* "Practitioner/" */
+    struct search_cond *inner;
+} search_hop;
+
 typedef struct search_cond {
-    const struct search_param *param;
+    const struct search_param *param; /* chain, _has: the reference one */
     search_mod mod;
     int missing;        /* :missing=true (1) / false (0) */
     search_value *vals; /* ORed */
     size_t nvals;
     int64_t estimate; /* -1 unknown */
     int exact;        /* estimate is the exact number of matches */
+    search_link link;
+    search_hop *hops; /* chain: one per target type, ORed; _has: one */
+    size_t nhops;
 } search_cond;
 
 typedef struct search_sort {

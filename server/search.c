@@ -45,6 +45,8 @@ struct page {
     search_plan *plan;
     struct cand *c; /* arena-owned */
     size_t n, cap;
+    store_db *db;
+    fhir_err err; /* a failure inside changed_row() */
 };
 
 static struct cand *
@@ -129,6 +131,15 @@ changed_row(void *ctx, const store_row *row)
         r->a, (search_plan_nkeys(pg->plan) + 1) * sizeof(fhir_sqlval));
     if (!search_plan_match(pg->plan, &rows, id, hid)) {
         return 0;
+    }
+    /* Chained and _has conditions: SQL judges them for that version. */
+    fhir_sql q = FHIR_SQL_INIT;
+    int64_t ok = 1;
+    int failed = search_plan_match_sql(pg->plan, &rows, id, &q) &&
+                 query_int(pg->db, &q, &ok, &pg->err) != 0;
+    fhir_sql_clear(&q);
+    if (failed || !ok) {
+        return failed; /* a failure stops the query; srv__search reports */
     }
     search_plan_keys(pg->plan, &rows, id, hid, keys);
     if (!search_plan_past_cursor(pg->plan, keys, rid)) {
@@ -478,6 +489,7 @@ srv__search(srv_req *r, const search_query *q)
     memset(&pg, 0, sizeof(pg));
     pg.r = r;
     pg.plan = plan;
+    pg.db = db;
     if (!count_only && want > 0) {
         fhir_sql_clear(&sql);
         search_plan_page_sql(plan, &sql);
@@ -487,6 +499,10 @@ srv__search(srv_req *r, const search_query *q)
         fhir_sql_clear(&sql);
         if (search_plan_changed_sql(plan, &sql) &&
             store_query(db, &sql, changed_row, &pg, &err) != 0) {
+            goto fail;
+        }
+        if (pg.err.status != 0) {
+            err = pg.err;
             goto fail;
         }
         sort_plan = plan;

@@ -1,8 +1,9 @@
 /* tests/http/test_http_search.c - search over real HTTP (R4 search.html):
  * the four parameter types and their modifiers, the mission's Task
- * indexes, OR and AND, escapes, the searchset Bundle (links, paging,
- * _count, _sort, _total, _summary=count), stable paging while the data
- * changes, GET and POST _search, errors, and the CapabilityStatement.
+ * indexes, OR and AND, escapes, chaining and _has, the searchset Bundle
+ * (links, paging, _count, _sort, _total, _summary=count), stable paging
+ * while the data changes, GET and POST _search, errors, and the
+ * CapabilityStatement.
  *
  * One server (in-process, ephemeral loopback port, temporary database)
  * serves every case but those about references to the server's own base
@@ -2201,6 +2202,15 @@ search_sort__multiple_keys(void **state)
     DONE();
 }
 
+/* The ids of l joined (the caller's), l emptied. */
+static char *
+ids_take(ids *l)
+{
+    char *s = ids_join(l);
+    ids_free(l);
+    return s;
+}
+
 /* The ids of a search in result order, joined. */
 static char *
 ordered_ids(const char *path, const char *params)
@@ -2210,9 +2220,7 @@ ordered_ids(const char *path, const char *params)
     if (collect(&got, "GET", path, params, NULL, why, sizeof(why)) != 0) {
         fail_msg("%s?%s: %s", path, params, why);
     }
-    char *s = ids_join(&got);
-    ids_free(&got);
-    return s;
+    return ids_take(&got);
 }
 
 static void
@@ -2813,6 +2821,312 @@ search_paging__stable_authored_on(void **state)
     ids_free(&added);
 }
 
+/* ---- chaining and _has ----------------------------------------------- */
+
+#define CHS "http://clinic.example.org/chain-id"
+
+/* Beside the corpus (written by the chain cases, deleted by the last):
+ * ch-t1 (requested, awaiting-callback) owned by Practitioner Smith, for
+ * Patient Nguyen (CHS|123, born 1985), focus an active ServiceRequest;
+ * its subtasks ch-t2 (ready, owned by that Patient) and ch-t3 (ready,
+ * owned by Practitioner Nguyen); ch-t4 (completed, Smith's) under
+ * ch-t2. */
+static const struct res chain_res[] = {
+    {"Practitioner", "ch-smith",
+     "{'resourceType':'Practitioner','id':'ch-smith',"
+     "'name':[{'family':'Smith','given':['Jane']}]}"},
+    {"Practitioner", "ch-nguyen",
+     "{'resourceType':'Practitioner','id':'ch-nguyen',"
+     "'name':[{'family':'Nguyen','given':['Linh']}]}"},
+    {"Patient", "ch-nguyen",
+     "{'resourceType':'Patient','id':'ch-nguyen',"
+     "'identifier':[{'system':'" CHS "','value':'123'}],"
+     "'name':[{'family':'Nguyen','given':['An']}],'birthDate':'1985-04-01'}"},
+    {"Patient", "ch-old",
+     "{'resourceType':'Patient','id':'ch-old',"
+     "'identifier':[{'system':'" CHS "','value':'999'}],"
+     "'name':[{'family':'Oldfield'}],'birthDate':'1950-01-01'}"},
+    {"ServiceRequest", "ch-sr-active",
+     "{'resourceType':'ServiceRequest','id':'ch-sr-active',"
+     "'status':'active','intent':'order',"
+     "'subject':{'reference':'Patient/ch-nguyen'}}"},
+    {"ServiceRequest", "ch-sr-done",
+     "{'resourceType':'ServiceRequest','id':'ch-sr-done',"
+     "'status':'completed','intent':'order',"
+     "'subject':{'reference':'Patient/ch-old'}}"},
+    {"Task", "ch-t1",
+     "{'resourceType':'Task','id':'ch-t1','status':'requested',"
+     "'businessStatus':{'coding':[{'system':'" BS "',"
+     "'code':'awaiting-callback'}]},'intent':'order',"
+     "'owner':{'reference':'Practitioner/ch-smith'},"
+     "'for':{'reference':'Patient/ch-nguyen'},"
+     "'focus':{'reference':'ServiceRequest/ch-sr-active'}}"},
+    {"Task", "ch-t2",
+     "{'resourceType':'Task','id':'ch-t2','status':'ready',"
+     "'intent':'order','partOf':[{'reference':'Task/ch-t1'}],"
+     "'owner':{'reference':'Patient/ch-nguyen'},"
+     "'for':{'reference':'Patient/ch-old'},"
+     "'focus':{'reference':'ServiceRequest/ch-sr-done'}}"},
+    {"Task", "ch-t3",
+     "{'resourceType':'Task','id':'ch-t3','status':'ready',"
+     "'intent':'order','partOf':[{'reference':'Task/ch-t1'}],"
+     "'owner':{'reference':'Practitioner/ch-nguyen'},"
+     "'for':{'reference':'Patient/ch-old'}}"},
+    {"Task", "ch-t4",
+     "{'resourceType':'Task','id':'ch-t4','status':'completed',"
+     "'intent':'order','partOf':[{'reference':'Task/ch-t2'}],"
+     "'owner':{'reference':'Practitioner/ch-smith'}}"},
+};
+#define NCHAIN (sizeof(chain_res) / sizeof(chain_res[0]))
+
+static void
+delete_all(const struct res *v, size_t n)
+{
+    for (size_t i = n; i-- > 0;) {
+        char url[128];
+        snprintf(url, sizeof(url), "%s/%s", v[i].type, v[i].id);
+        th_resp *r = th_req(srv, "DELETE", url, NULL, NULL);
+        assert_int_equal(r->status, 200);
+        th_free(r);
+    }
+}
+
+static void
+search_chain__forward(void **state)
+{
+    (void)state;
+    assert_true(put_all(chain_res, NCHAIN));
+    /* the examples */
+    SET("Task", "owner:Practitioner.name=smith", "ch-t1 ch-t4");
+    SET("Task", "patient.identifier=" CHS "|123", "ch-t1");
+    SET("Task", "patient.identifier=" CHS "|999", "ch-t2 ch-t3");
+    SET("Task", "focus:ServiceRequest.status=active",
+        "t-root t-child2 t-grand2 ch-t1");
+    SET("Task", "part-of.owner:Practitioner.name=smith", "ch-t2 ch-t3");
+    SET("Task", "part-of.owner:Practitioner.name=okafor", "t-child1 t-child2");
+    SET("Task", "part-of.part-of.owner:Practitioner.name=smith", "ch-t4");
+    /* several target types: each one defining the parameter */
+    SET("Task", "owner.family=nguyen", "ch-t2 ch-t3");
+    SET("Task", "owner:Patient.family=nguyen", "ch-t2");
+    SET("Task", "owner:Practitioner.family=nguyen", "ch-t3");
+    SET("Task", "owner.name=okafor", "t-root t-grand2 t-inprogress t-done1");
+    SET("Task", "focus.status=active", "t-root t-child2 t-grand2 ch-t1");
+    /* the last parameter keeps its modifiers and prefixes */
+    SET("Task", "patient.birthdate=ge1980", "ch-t1 t-child1 t-grand1 t-ready");
+    SET("Task", "patient.birthdate=lt1960", "ch-t2 ch-t3");
+    SET("Task", "owner:Practitioner.name:exact=Smith", "ch-t1 ch-t4");
+    SET("Task", "owner:Practitioner.name:exact=smith", "");
+    SET("Task", "focus:ServiceRequest.status:not=active", "t-child1 ch-t2");
+    SET("Task", "owner:Practitioner._id=ch-smith,p2",
+        "ch-t1 ch-t4 t-child1 t-cancelled t-failed");
+    /* with other conditions, sorted, paged, counted */
+    SET("Task", "owner:Practitioner.name=smith&status=completed", "ch-t4");
+    SET("Task", "owner:Practitioner.name=smith&owner:Practitioner.name=jane",
+        "ch-t1 ch-t4");
+    ORDER("Task", "focus:ServiceRequest.status=active&_sort=_id&_count=1",
+          "ch-t1 t-child2 t-grand2 t-root");
+    TOTAL("Task", "owner:Practitioner.name=smith&_total=accurate", 2);
+    TOTAL("Task", "owner:Practitioner.name=smith&_summary=count", 2);
+    TOTAL("Task", "focus.status=active&_count=1&_total=accurate", 4);
+    DONE();
+}
+
+static void
+search_chain__has(void **state)
+{
+    (void)state;
+    assert_true(put_all(chain_res, NCHAIN));
+    /* the examples */
+    SET("Patient", "_has:Task:patient:status=requested", "pt1 ch-nguyen");
+    SET("Practitioner", "_has:Task:owner:business-status=awaiting-callback",
+        "p1 ch-smith");
+    /* Patients with a Task that has a ready subtask (R4 search.html#has:
+     * each _has is about the resources of the one before) */
+    SET("Patient", "_has:Task:patient:_has:Task:part-of:status=ready",
+        "pt2 ch-nguyen");
+    SET("Task", "_has:Task:part-of:status=ready", "t-child1 ch-t1");
+    SET("Task", "_has:Task:part-of:_has:Task:part-of:status=completed",
+        "ch-t1");
+    SET("Patient", "_has:Task:owner:status=ready", "ch-nguyen");
+    SET("ServiceRequest", "_has:Task:focus:status=requested",
+        "sr1 ch-sr-active");
+    SET("Patient",
+        "_has:Task:patient:status=requested&"
+        "_has:ServiceRequest:subject:status=active",
+        "pt1 ch-nguyen");
+    SET("Patient", "_has:Task:patient:status=requested&family=nguyen",
+        "ch-nguyen");
+    /* a chained parameter inside _has */
+    SET("Practitioner",
+        "_has:Task:owner:_has:Task:part-of:owner:Practitioner.name=nguyen",
+        "ch-smith");
+    ORDER("Patient",
+          "_has:Task:patient:status=requested,ready&_sort=-_id&"
+          "_count=1",
+          "pt3 pt1 ch-old ch-nguyen");
+    TOTAL("Patient", "_has:Task:patient:status=requested&_summary=count", 2);
+    DONE();
+}
+
+static void
+search_chain__errors(void **state)
+{
+    (void)state;
+    const char *strict[] = {"Prefer: handling=strict", NULL};
+    /* through a parameter that is no reference */
+    ERR("Task", "status.name=x", 400, "status.name");
+    ERR("Task", "authored-on.status=x", 400, "authored-on.status");
+    /* the targets define the parameter with different types */
+    ERR("Task", "focus.performer=x", 400, "focus.performer");
+    ERR("Task", "owner:Encounter.name=x", 400, "owner:Encounter.name");
+    /* deeper than the limits */
+    ERR("Task", "part-of.part-of.part-of.part-of.status=ready", 400,
+        "part-of.part-of.part-of.part-of.status");
+    ERR("Patient",
+        "_has:Task:patient:_has:Task:part-of:_has:Task:part-of:_has:Task:"
+        "part-of:status=ready",
+        400,
+        "_has:Task:patient:_has:Task:part-of:_has:Task:part-of:_has:Task:"
+        "part-of:status");
+    /* _has through a parameter that cannot refer to the searched type */
+    ERR("Patient", "_has:Task:part-of:status=ready", 400,
+        "_has:Task:part-of:status");
+    ERR("Patient", "_has:Task:status:status=ready", 400,
+        "_has:Task:status:status");
+    ERR("Patient", "_has:Task:patient=x", 400, "_has:Task:patient");
+    /* the last parameter's value, modifier and prefix as usual */
+    ERR("Task", "patient.birthdate=notadate", 400, "patient.birthdate");
+    ERR("Task", "owner:Practitioner.name:below=x", 400,
+        "owner:Practitioner.name");
+    ERR("Patient", "_has:Task:patient:authored-on=xx2024", 400,
+        "_has:Task:patient:authored-on");
+    /* what cannot be searched here is ignored, or 400 under strict */
+    th_resp *r = sget("Task", "owner:Organization.name=x&status=ready", NULL);
+    assert_int_equal(r->status, 200);
+    assert_true(outcome_names(r, "owner:Organization.name"));
+    th_free(r);
+    check_error(__LINE__, "Task", "owner:Organization.name=x", strict, 400,
+                "owner:Organization.name");
+    /* system searches take no chain or _has */
+    r = sget("", "_type=Patient,Practitioner&_has:Task:owner:status=ready",
+             NULL);
+    assert_int_equal(r->status, 200);
+    assert_true(outcome_names(r, "one type only"));
+    th_free(r);
+    check_error(__LINE__, "",
+                "_type=Patient,Practitioner&_has:Task:owner:status=ready",
+                strict, 400, "_has:Task:owner:status");
+    DONE();
+}
+
+#define PG_TASK(id, status, owner)                                             \
+    "{'resourceType':'Task','id':'" id "','status':'" status "',"              \
+    "'intent':'order','owner':{'reference':'Practitioner/" owner "'}}"
+#define PG_HAS_TASK(id, patient)                                               \
+    "{'resourceType':'Task','id':'" id "','status':'requested',"               \
+    "'intent':'order','for':{'reference':'Patient/" patient "'}}"
+#define PG_PAT(id)                                                             \
+    "{'resourceType':'Patient','id':'" id "','name':[{'family':'Haspaging'}]}"
+
+static const struct res chain_pg[] = {
+    {"Practitioner", "ch-pg-a",
+     "{'resourceType':'Practitioner','id':'ch-pg-a',"
+     "'name':[{'family':'Pagechain'}]}"},
+    {"Practitioner", "ch-pg-b",
+     "{'resourceType':'Practitioner','id':'ch-pg-b',"
+     "'name':[{'family':'Otherchain'}]}"},
+    {"Task", "ch-pg-0", PG_TASK("ch-pg-0", "ready", "ch-pg-a")},
+    {"Task", "ch-pg-1", PG_TASK("ch-pg-1", "ready", "ch-pg-a")},
+    {"Task", "ch-pg-2", PG_TASK("ch-pg-2", "ready", "ch-pg-a")},
+    {"Task", "ch-pg-3", PG_TASK("ch-pg-3", "ready", "ch-pg-b")},
+    {"Task", "ch-pg-4", PG_TASK("ch-pg-4", "ready", "ch-pg-a")},
+    {"Patient", "ch-hp-1", PG_PAT("ch-hp-1")},
+    {"Patient", "ch-hp-2", PG_PAT("ch-hp-2")},
+    {"Patient", "ch-hp-3", PG_PAT("ch-hp-3")},
+    {"Task", "ch-hpt-1", PG_HAS_TASK("ch-hpt-1", "ch-hp-1")},
+    {"Task", "ch-hpt-3", PG_HAS_TASK("ch-hpt-3", "ch-hp-3")},
+};
+#define NCHAIN_PG (sizeof(chain_pg) / sizeof(chain_pg[0]))
+
+/* The ids of the first page of GET path?params, space-separated, and
+ * the next link in *next. */
+static char *
+first_page(const char *path, const char *params, char **next)
+{
+    ids got = {0};
+    th_resp *r = sget(path, params, NULL);
+    assert_int_equal(r->status, 200);
+    page_ids(&got, r, next);
+    th_free(r);
+    return ids_take(&got);
+}
+
+/* The ids of the pages from `next` on. */
+static char *
+rest_pages(char *next)
+{
+    ids got = {0};
+    for (int page = 0; next != NULL; page++) {
+        assert_true(page < 50);
+        th_resp *r = th_req(srv, "GET", next, NULL, NULL);
+        free(next);
+        assert_int_equal(r->status, 200);
+        page_ids(&got, r, &next);
+        th_free(r);
+    }
+    return ids_take(&got);
+}
+
+/* Stable paging with chains and _has: a resource changed after page 1
+ * is judged as it was then (its own references then, whatever they are
+ * now); resources written after it never appear. */
+static void
+search_paging__stable_chain(void **state)
+{
+    (void)state;
+    static const struct res changes[] = {
+        {"Task", "ch-pg-2", PG_TASK("ch-pg-2", "ready", "ch-pg-b")},
+        {"Task", "ch-pg-3", PG_TASK("ch-pg-3", "ready", "ch-pg-a")},
+        {"Task", "ch-pg-4", PG_TASK("ch-pg-4", "on-hold", "ch-pg-a")},
+        {"Task", "ch-pg-5", PG_TASK("ch-pg-5", "ready", "ch-pg-a")},
+        {"Patient", "ch-hp-2", PG_PAT("ch-hp-2")},
+        {"Patient", "ch-hp-3", PG_PAT("ch-hp-3")},
+    };
+    char *next = NULL;
+    assert_true(put_all(chain_pg, NCHAIN_PG));
+    char *p1 = first_page(
+        "Task", "owner:Practitioner.family=pagechain&_count=2", &next);
+    assert_string_equal(p1, "ch-pg-0 ch-pg-1");
+    assert_non_null(next);
+    char *next_has = NULL;
+    char *h1 = first_page("Patient",
+                          "_has:Task:patient:status=requested&family=haspaging&"
+                          "_count=1",
+                          &next_has);
+    assert_string_equal(h1, "ch-hp-1");
+    assert_non_null(next_has);
+    /* ch-pg-2 leaves Pagechain, ch-pg-3 joins, ch-pg-4 changes its
+     * status, ch-pg-5 is new; ch-hp-2 and ch-hp-3 are written again */
+    assert_true(put_all(changes, sizeof(changes) / sizeof(changes[0])));
+    char *rest = rest_pages(next);
+    assert_string_equal(rest, "ch-pg-2 ch-pg-4");
+    char *has_rest = rest_pages(next_has);
+    assert_string_equal(has_rest, "ch-hp-3");
+    /* a new search sees the changes */
+    SET("Task", "owner:Practitioner.family=pagechain",
+        "ch-pg-0 ch-pg-1 ch-pg-3 ch-pg-4 ch-pg-5");
+    free(p1);
+    free(h1);
+    free(rest);
+    free(has_rest);
+    th_resp *r = th_req(srv, "DELETE", "Task/ch-pg-5", NULL, NULL);
+    assert_int_equal(r->status, 200);
+    th_free(r);
+    delete_all(chain_pg, NCHAIN_PG);
+    delete_all(chain_res, NCHAIN);
+    DONE();
+}
+
 /* ---- setup ----------------------------------------------------------- */
 
 static int
@@ -2915,7 +3229,12 @@ main(void)
         T(search_error__bad_count_400),
         T(search_error__hostile_values),
         T(search_capability__search_params),
-        /* these write: Practitioners first, then Tasks (paging) last */
+        /* these write: chains (which delete what they wrote), then
+         * Practitioners, then Tasks (paging) last */
+        T(search_chain__forward),
+        T(search_chain__has),
+        T(search_chain__errors),
+        T(search_paging__stable_chain),
         T(search_count__shared_param_per_type),
         T(search_count__missing_per_type),
         T(search_count__code_under_two_systems),

@@ -343,10 +343,79 @@ static const struct {
      "no FHIRPath expression"},
     {"Task", "_include=Task:owner", 1, FHIR_ISSUE_NOT_SUPPORTED, "_include",
      "not supported"},
-    {"Task", "owner.name=x", 1, FHIR_ISSUE_NOT_SUPPORTED, "owner.name",
-     "chaining"},
-    {"Task", "_has:Task:part-of:status=ready", 1, FHIR_ISSUE_NOT_SUPPORTED,
-     "_has:Task:part-of:status", "_has"},
+    /* chaining (R4 search.html#chaining) */
+    {"Task", "status.name=x", 0, FHIR_ISSUE_INVALID, "status.name",
+     "not a reference parameter"},
+    {"Task", "part-of.status.name=x", 0, FHIR_ISSUE_INVALID,
+     "part-of.status.name", "not a reference parameter"},
+    {"Task", "authored-on.x=1", 0, FHIR_ISSUE_INVALID, "authored-on.x",
+     "not a reference parameter"},
+    {"Task", "focus.performer=x", 0, FHIR_ISSUE_INVALID, "focus.performer",
+     "different types"},
+    {"Task", "owner:Encounter.name=x", 0, FHIR_ISSUE_INVALID,
+     "owner:Encounter.name", "does not refer to 'Encounter'"},
+    {"Task", "owner:missing.name=x", 0, FHIR_ISSUE_INVALID,
+     "owner:missing.name", "does not refer to"},
+    {"Task", "owner.=x", 0, FHIR_ISSUE_INVALID, "owner.", "not a chain"},
+    {"Task", ".name=x", 0, FHIR_ISSUE_INVALID, ".name", "not a chain"},
+    {"Task", "patient.birthdate=notadate", 0, FHIR_ISSUE_INVALID,
+     "patient.birthdate", "known prefix"},
+    {"Task", "owner:Practitioner.name:foo=x", 0, FHIR_ISSUE_INVALID,
+     "owner:Practitioner.name:foo", "unknown modifier"},
+    {"Task", "owner:Practitioner.name:not=x", 0, FHIR_ISSUE_INVALID,
+     "owner:Practitioner.name:not", "does not apply"},
+    {"Task", "part-of.part-of.part-of.owner:Practitioner.name=x", 0,
+     FHIR_ISSUE_TOO_COSTLY, "part-of.part-of.part-of.owner:Practitioner.name",
+     "more than 3"},
+    {"Task", "owner.nonsense=x", 1, FHIR_ISSUE_NOT_SUPPORTED, "owner.nonsense",
+     "'nonsense', which no type 'owner' refers to"},
+    {"Task", "owner:Practitioner.nonsense=x", 1, FHIR_ISSUE_NOT_SUPPORTED,
+     "owner:Practitioner.nonsense", "not defined for Practitioner"},
+    {"Task", "ownr.name=x", 1, FHIR_ISSUE_NOT_SUPPORTED, "ownr.name",
+     "'ownr', which is not defined for Task"},
+    {"Task", "owner:Organization.name=x", 1, FHIR_ISSUE_NOT_SUPPORTED,
+     "owner:Organization.name", "Organization, which this server does not"},
+    {"Task", "encounter.status=x", 1, FHIR_ISSUE_NOT_SUPPORTED,
+     "encounter.status", "does not serve"},
+    {"Task,ServiceRequest", "patient.name=x", 1, FHIR_ISSUE_NOT_SUPPORTED,
+     "patient.name", "one type only"},
+    /* _has (R4 search.html#has) */
+    {"Patient", "_has:Task:part-of:status=ready", 0, FHIR_ISSUE_INVALID,
+     "_has:Task:part-of:status", "that can refer to Patient"},
+    {"Patient", "_has:Task:status:status=ready", 0, FHIR_ISSUE_INVALID,
+     "_has:Task:status:status", "not a reference parameter of Task"},
+    {"Patient", "_has:Task:nonsense:status=ready", 0, FHIR_ISSUE_INVALID,
+     "_has:Task:nonsense:status", "not a reference parameter"},
+    {"Patient", "_has:Task:patient=x", 0, FHIR_ISSUE_INVALID,
+     "_has:Task:patient", "_has:Type:reference:parameter"},
+    {"Patient", "_has:Task::status=x", 0, FHIR_ISSUE_INVALID,
+     "_has:Task::status", "_has:Type:reference:parameter"},
+    {"Patient", "_has:Task:patient:=x", 0, FHIR_ISSUE_INVALID,
+     "_has:Task:patient:", "_has:Type:reference:parameter"},
+    {"Patient", "_has=x", 0, FHIR_ISSUE_INVALID, "_has",
+     "_has:Type:reference:parameter"},
+    {"Patient", "_has:Task:patient:status=", 0, FHIR_ISSUE_INVALID,
+     "_has:Task:patient:status", "empty"},
+    {"Patient", "_has:Task:patient:authored-on=yesterday", 0,
+     FHIR_ISSUE_INVALID, "_has:Task:patient:authored-on", "known prefix"},
+    {"Patient", "_has:Task:patient:status:exact=x", 0, FHIR_ISSUE_INVALID,
+     "_has:Task:patient:status:exact", "does not apply"},
+    {"Patient", "_has:Task:patient:_has:Task:owner:status=x", 0,
+     FHIR_ISSUE_INVALID, "_has:Task:patient:_has:Task:owner:status",
+     "that can refer to Task"},
+    {"Patient",
+     "_has:Task:patient:_has:Task:part-of:_has:Task:part-of:_has:Task:"
+     "part-of:status=ready",
+     0, FHIR_ISSUE_TOO_COSTLY,
+     "_has:Task:patient:_has:Task:part-of:_has:Task:part-of:_has:Task:"
+     "part-of:status",
+     "more than 3"},
+    {"Patient", "_has:Observation:patient:code=x", 1, FHIR_ISSUE_NOT_SUPPORTED,
+     "_has:Observation:patient:code", "Observation"},
+    {"Patient", "_has:Task:patient:nonsense=x", 1, FHIR_ISSUE_NOT_SUPPORTED,
+     "_has:Task:patient:nonsense", "not defined for Task"},
+    {"Patient,Practitioner", "_has:Task:owner:status=ready", 1,
+     FHIR_ISSUE_NOT_SUPPORTED, "_has:Task:owner:status", "one type only"},
     {"Patient,Task", "family=x", 1, FHIR_ISSUE_NOT_SUPPORTED, "family",
      "the other types"},
     {"Patient", "phonetic=x", 1, FHIR_ISSUE_NOT_SUPPORTED, "phonetic",
@@ -442,10 +511,26 @@ search_plan__lenient_handling_warns(void **state)
     assert_warning(p, "'_text'", why);
     assert_int_equal(search_plan_nconds(p), 0);
 
-    /* Chaining and _has are named as such. */
-    p = plan_ok(a, "Task", "owner.name=x&_has:Task:part-of:status=ready");
-    assert_warning(p, "'owner.name'", "chaining");
-    assert_warning(p, "'_has:Task:part-of:status'", "_has");
+    /* Chains and _has that cannot be searched here are ignored like any
+     * parameter, the rest still applies; a chain is not half-kept when
+     * one of its targets lacks the parameter. */
+    p = plan_ok(a, "Task",
+                "owner:Organization.name=x&status=ready&ownr.name=x&"
+                "_has:Task:part-of:nonsense=1");
+    assert_int_equal(search_plan_warnings(p, &w), 3);
+    assert_warning(p, "'owner:Organization.name'", "does not serve");
+    assert_warning(p, "'ownr.name'", "not defined for Task");
+    assert_warning(p, "'_has:Task:part-of:nonsense'", "not defined for Task");
+    assert_int_equal(search_plan_nconds(p), 1);
+    assert_int_equal(p->conds[0].link, SEARCH_LINK_NONE);
+    /* A system search takes no chain or _has. */
+    p = plan_ok(a, "Patient,Practitioner",
+                "_has:Task:owner:status=ready&general-practitioner.name=x&"
+                "gender=female");
+    assert_int_equal(search_plan_warnings(p, &w), 2);
+    assert_warning(p, "'_has:Task:owner:status'", "one type only");
+    assert_warning(p, "'general-practitioner.name'", "one type only");
+    assert_int_equal(search_plan_nconds(p), 1);
 
     /* Result parameters are no conditions and no warnings. */
     p = plan_ok(a, "Task",
@@ -622,6 +707,14 @@ static const struct {
     {"ServiceRequest", "instantiates-uri:below=", "", 0, 1},
     {"ServiceRequest", "instantiates-uri:above=", "", 0, 1},
     {"Patient,Practitioner", "family:exact=", "&gender=female", 0, 1},
+    {"Task", "owner:Practitioner.name=", "", 0, 0},
+    {"Task", "owner.family:exact=", "&status=ready", 0, 1},
+    {"Task", "patient.identifier=http://sys|", "", 0, 1},
+    {"Task", "part-of.owner:Practitioner.identifier=", "", 0, 1},
+    {"Task", "part-of.owner:Practitioner._id=", "", 0, 1},
+    {"Patient", "_has:Task:patient:identifier=", "", 0, 1},
+    {"Patient", "_has:Task:patient:_has:Task:part-of:code:text=", "", 0, 0},
+    {"Practitioner", "_has:Task:owner:part-of.identifier=", "", 0, 1},
     {"Patient", "_sort=family&_cursor=i0.t", ".5.s9", 1, 1},
     {"Task", "_sort=-_id&_cursor=i0.t", ".5.s9", 1, 1},
     {"Task", "_sort=-_id&_cursor=bi0.t", ".5.s9", 1, 1},
@@ -1091,6 +1184,27 @@ gen_task(int i)
     default:
         break;
     }
+    /* For chains (drawing no random numbers, so the rest stays as it
+     * was): owners that are Patients (owner leads to two served types)
+     * or p02, part-of trees four deep (t042 t010 t002 t000), some of
+     * their Tasks ready. */
+    int k = i % 1000;
+    if (k % 13 == 6 || k % 11 == 3) {
+        cJSON_DeleteItemFromObject(t, "owner");
+        cJSON_AddItemToObject(
+            t, "owner",
+            ref_to(k % 13 == 6 ? fmt(b, sizeof(b), "Patient/pat%03d", k % 8)
+                               : "Practitioner/p02"));
+    }
+    if (k % 4 == 2) {
+        cJSON_DeleteItemFromObject(t, "partOf");
+        cJSON *po = cJSON_AddArrayToObject(t, "partOf");
+        cJSON_AddItemToArray(po,
+                             ref_to(fmt(b, sizeof(b), "Task/t%03d", k / 4)));
+    }
+    if (k % 8 == 2) {
+        cJSON_ReplaceItemInObject(t, "status", cJSON_CreateString("ready"));
+    }
     return t;
 }
 
@@ -1356,6 +1470,10 @@ gen_service_request(int i)
         cJSON_AddItemToArray(pf, ref_to("Organization/o1"));
         break;
     }
+    }
+    /* Some active ones for chains to reach (no random numbers drawn). */
+    if (i % 5 == 1) {
+        cJSON_ReplaceItemInObject(s, "status", cJSON_CreateString("active"));
     }
     return s;
 }
@@ -1735,6 +1853,59 @@ static const struct qcase queries[] = {
      "_tag=vip&_sort=-_lastUpdated"},
     {"Patient,Practitioner", "address-city=zurich,bern"},
     {"Patient,Practitioner,ServiceRequest,Task", "_id=p01,pat001,t001"},
+    /* chaining (R4 search.html#chaining) */
+    {"Task", "owner:Practitioner.name=smith"},
+    {"Task", "owner:Practitioner.name:exact=Smith"},
+    {"Task", "owner:Practitioner.name:contains=ITH"},
+    {"Task", "owner:Practitioner.name=smith,jones"},
+    {"Task", "owner:Practitioner.family=nguy"},
+    {"Task", "owner.family=smith"},
+    {"Task", "owner.name=m"},
+    {"Task", "owner:Patient.gender=female"},
+    {"Task", "owner:Practitioner.address-city:missing=true"},
+    {"Task", "owner:Practitioner.active=false&status:not=cancelled"},
+    {"Task", "owner._id=p01,pat002"},
+    {"Task", "owner:Practitioner._id:not=p01"},
+    {"Task", "patient.identifier=http://hospital.example.org/mrn|M003"},
+    {"Task", "patient.identifier=M004,M005"},
+    {"Task", "patient.birthdate=ge1980"},
+    {"Task", "subject:Patient.birthdate=lt1976&_sort=-authored-on"},
+    {"Task", "patient.general-practitioner.name=smith"},
+    {"Task", "focus:ServiceRequest.status=active"},
+    {"Task", "focus.status=active,on-hold"},
+    {"Task", "based-on:ServiceRequest.subject:Patient.gender=female"},
+    {"Task", "part-of.owner:Practitioner.name=smith"},
+    {"Task", "part-of.status=ready,requested&part-of.status:not=completed"},
+    {"Task", "part-of.part-of.owner:Practitioner.name=smith"},
+    {"Task", "part-of.part-of.part-of.status:missing=false"},
+    {"Task", "part-of._lastUpdated=gt@MID@"},
+    {"Task", "owner:Practitioner.name=smith&priority=urgent,stat&"
+             "_sort=-priority,_id"},
+    {"Task", "owner:Practitioner.name=smith&owner:Practitioner.gender=male"},
+    {"Task", "status:not=ready&owner.name=smi&_sort=owner,-_id"},
+    {"ServiceRequest",
+     "performer:Practitioner.communication=urn:ietf:bcp:47|fr"},
+    {"ServiceRequest", "requester.name=smi&_sort=_id"},
+    {"ServiceRequest", "replaces.status=active"},
+    {"Patient", "general-practitioner:Practitioner.name=muller"},
+    {"Patient", "general-practitioner.identifier=http://npi|101"},
+    /* _has (R4 search.html#has) */
+    {"Patient", "_has:Task:patient:status=requested"},
+    {"Patient", "_has:Task:patient:status=requested&gender:not=male"},
+    {"Patient", "_has:Task:subject:status:not=completed&_sort=family,_id"},
+    {"Practitioner", "_has:Task:owner:business-status=awaiting-callback"},
+    {"Practitioner", "_has:Task:owner:business-status:text=awaiting"},
+    {"Practitioner", "_has:ServiceRequest:performer:status=active"},
+    {"Patient", "_has:Task:patient:_has:Task:part-of:status=ready"},
+    {"Patient", "_has:Task:owner:status=ready"},
+    {"Task", "_has:Task:part-of:status=ready"},
+    {"Task", "_has:Task:part-of:_has:Task:part-of:status:missing=false"},
+    {"Task", "_has:Task:part-of:owner:Practitioner.name=smith"},
+    {"ServiceRequest", "_has:Task:focus:priority=stat,asap"},
+    {"ServiceRequest",
+     "_has:ServiceRequest:replaces:status=active&status:not=completed"},
+    {"Patient", "_has:ServiceRequest:subject:code=2093-3&"
+                "_has:Task:patient:priority=stat"},
 };
 
 struct hit {
@@ -1823,6 +1994,83 @@ type_searched(const search_plan *p, int type)
     return 0;
 }
 
+/* The live corpus resource type/id, or NULL. */
+static const struct res *
+corpus_find(int type, const char *id)
+{
+    for (size_t i = 0; i < ncorpus; i++) {
+        if (corpus[i].type == type && strcmp(corpus[i].id, id) == 0) {
+            return &corpus[i];
+        }
+    }
+    return NULL;
+}
+
+/* Condition c of plan p on resource r, judged in memory: its own
+ * conditions by search_plan_match() (on a plan of c alone), chains and
+ * _has by following references through the corpus - independently of
+ * the SQL they are compared with. */
+static int
+cond_holds(const search_plan *p, const search_cond *c, const struct res *r)
+{
+    if (c->link == SEARCH_LINK_NONE) {
+        search_plan one = *p;
+        one.conds = (search_cond *)c;
+        one.nconds = 1;
+        return search_plan_match(&one, &r->rows, r->id, r->hid);
+    }
+    for (size_t h = 0; h < c->nhops; h++) {
+        const search_hop *hop = &c->hops[h];
+        size_t n = strlen(hop->prefix);
+        if (c->link == SEARCH_LINK_CHAIN) {
+            for (size_t i = 0; i < r->rows.n; i++) {
+                const fhir_row *w = &r->rows.rows[i];
+                const struct res *to =
+                    w->param == c->param->num && w->kind == FHIR_ROW_REF &&
+                            strncmp(w->code, hop->prefix, n) == 0
+                        ? corpus_find(hop->type, w->code + n)
+                        : NULL;
+                if (to != NULL && cond_holds(p, hop->inner, to)) {
+                    return 1;
+                }
+            }
+            continue;
+        }
+        /* _has: a resource of the hop's type referring to r */
+        for (size_t j = 0; j < ncorpus; j++) {
+            const struct res *from = &corpus[j];
+            for (size_t i = 0; from->type == hop->type && i < from->rows.n;
+                 i++) {
+                const fhir_row *w = &from->rows.rows[i];
+                if (w->param == c->param->num && w->kind == FHIR_ROW_REF &&
+                    strncmp(w->code, hop->prefix, n) == 0 &&
+                    strcmp(w->code + n, r->id) == 0 &&
+                    cond_holds(p, hop->inner, from)) {
+                    return 1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* 1 when the plan accepts corpus resource r, judged in memory. */
+static int
+plan_holds(const search_plan *p, const struct res *r)
+{
+    if (!type_searched(p, r->type) ||
+        !search_plan_match(p, &r->rows, r->id, r->hid)) {
+        return 0;
+    }
+    for (size_t i = 0; i < p->nconds; i++) {
+        if (p->conds[i].link != SEARCH_LINK_NONE &&
+            !cond_holds(p, &p->conds[i], r)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Every corpus resource the plan accepts, judged on its index rows. */
 static void
 memory_hits(struct hits *h, const search_plan *p, fhir_arena *a)
@@ -1832,8 +2080,7 @@ memory_hits(struct hits *h, const search_plan *p, fhir_arena *a)
     h->a = a;
     for (size_t i = 0; i < ncorpus; i++) {
         const struct res *r = &corpus[i];
-        if (!type_searched(p, r->type) ||
-            !search_plan_match(p, &r->rows, r->id, r->hid)) {
+        if (!plan_holds(p, r)) {
             continue;
         }
         struct hit *x = hit_add(h);
@@ -2340,8 +2587,7 @@ true_count(const search_plan *p)
 {
     int64_t n = 0;
     for (size_t i = 0; i < ncorpus; i++) {
-        n += type_searched(p, corpus[i].type) &&
-             search_plan_match(p, &corpus[i].rows, corpus[i].id, corpus[i].hid);
+        n += plan_holds(p, &corpus[i]);
     }
     return n;
 }
@@ -2470,6 +2716,346 @@ search_plan__count_known_only_when_exact(void **state)
     }
 }
 
+/* ---- chains and _has ------------------------------------------------- */
+
+/* 1 when plan p has a chained or _has condition. */
+static int
+has_links(const search_plan *p)
+{
+    for (size_t i = 0; i < p->nconds; i++) {
+        if (p->conds[i].link != SEARCH_LINK_NONE) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Conditions on other resources keep no counts. One whose last condition
+ * is served by a value index can drive (the differential cases make each
+ * drive in turn): alone without an estimate, beside other candidates by
+ * a count through its references, bounded like other probes. The others
+ * only filter. The sets never judge them, and no count that claims to be
+ * exact is taken while a plan has one. */
+static void
+search_plan__links_filter_and_never_count(void **state)
+{
+    (void)state;
+    size_t n = 0, probed = 0, driven = 0;
+    for (size_t k = 0; k < sizeof(queries) / sizeof(queries[0]); k++) {
+        fhir_arena *a = fhir_arena_new();
+        search_plan *p = plan_ok(a, queries[k].types, expand(a, queries[k].qs));
+        if (!has_links(p)) {
+            fhir_arena_free(a);
+            continue;
+        }
+        n++;
+        int own = 0;
+        for (size_t i = 0; i < search_plan_nconds(p); i++) {
+            fhir_sql q = FHIR_SQL_INIT;
+            if (p->conds[i].link == SEARCH_LINK_NONE) {
+                own = 1;
+                continue;
+            }
+            if (search_plan_estimate_sql(p, i, &q)) {
+                assert_non_null(strstr(q.text.data, " LIMIT ?)"));
+                assert_int_equal(q.vals[q.n - 1].i, 10001);
+                assert_true(sql_int(&q) <= 10001);
+                probed++;
+            } else {
+                assert_int_equal(q.text.len, 0);
+            }
+            fhir_sql_clear(&q);
+        }
+        /* the sets are asked for the plan's own parameters only */
+        int params[32];
+        search_type kinds[32];
+        if (!own && p->nsort == 0) {
+            assert_int_equal(search_plan_hot_needs(p, params, kinds, 32), 0);
+        }
+        use_hot = 1;
+        prepare(p, 1);
+        use_hot = 0;
+        int64_t c = -1;
+        if (search_plan_count_known(p, &c) || p->hot_count != -1) {
+            fail_msg("%s?%s: a count (%lld, sets %lld) claimed exact",
+                     queries[k].types, queries[k].qs, (long long)c,
+                     (long long)p->hot_count);
+        }
+        fhir_sql q = FHIR_SQL_INIT;
+        search_plan_page_sql(p, &q);
+        driven +=
+            strstr(q.text.data, "FROM (SELECT DISTINCT rid FROM (") != NULL;
+        fhir_sql_clear(&q);
+        fhir_arena_free(a);
+    }
+    print_message("%zu searches with chains or _has: %zu probed, %zu driven "
+                  "by one\n",
+                  n, probed, driven);
+    assert_true(n >= 40 && probed >= 5 && driven >= 20 && driven < n);
+}
+
+/* search_plan_match_sql() on each corpus resource search_plan_match()
+ * accepts must agree with following the references in memory. */
+static void
+search_plan__match_sql_judges_links(void **state)
+{
+    (void)state;
+    fhir_buf report = FHIR_BUF_INIT;
+    size_t judged = 0, yes = 0, failed = 0;
+    for (size_t k = 0; k < sizeof(queries) / sizeof(queries[0]); k++) {
+        fhir_arena *a = fhir_arena_new();
+        search_plan *p = plan_ok(a, queries[k].types, expand(a, queries[k].qs));
+        fhir_sql q = FHIR_SQL_INIT;
+        if (!has_links(p)) {
+            /* nothing for SQL to judge: out stays empty */
+            assert_int_equal(
+                search_plan_match_sql(p, &corpus[0].rows, corpus[0].id, &q), 0);
+            assert_int_equal(q.text.len, 0);
+            fhir_arena_free(a);
+            continue;
+        }
+        for (size_t i = 0; i < ncorpus; i++) {
+            const struct res *r = &corpus[i];
+            if (!type_searched(p, r->type) ||
+                !search_plan_match(p, &r->rows, r->id, r->hid)) {
+                continue;
+            }
+            assert_int_equal(search_plan_match_sql(p, &r->rows, r->id, &q), 1);
+            int64_t got = sql_int(&q);
+            fhir_sql_clear(&q);
+            int want = plan_holds(p, r);
+            judged++;
+            yes += want;
+            if (got != want) {
+                fhir_buf_printf(&report, "  %s?%s: %s/%s SQL %lld, memory %d\n",
+                                queries[k].types, queries[k].qs,
+                                fhir_type_name(r->type), r->id, (long long)got,
+                                want);
+                failed++;
+            }
+        }
+        fhir_arena_free(a);
+    }
+    print_message("%zu versions judged by search_plan_match_sql, %zu match, "
+                  "%zu wrong\n",
+                  judged, yes, failed);
+    if (failed) {
+        print_report(&report);
+    }
+    fhir_buf_clear(&report);
+    assert_true(judged > 1000 && yes > 100 && judged - yes > 100);
+    if (failed) {
+        fail_msg("%zu versions judged differently by SQL and memory", failed);
+    }
+}
+
+/* A resource written since the snapshot, as server/search.c judges it:
+ * its version then is indexed, search_plan_match() and, for chains and
+ * _has, search_plan_match_sql() decide, then the cursor. */
+static int
+changed_row(void *ctx, const store_row *row)
+{
+    struct hits *h = ctx;
+    size_t len = 0;
+    const char *old = store_row_text(row, 3, &len);
+    int type = store_type_of_code(env, (int)store_row_int(row, 2));
+    fhir_err err = FHIR_ERR_INIT;
+    fhir_json_opts jo = {256, 0};
+    fhir_rows rows = {NULL, 0, 0};
+    cJSON *res = NULL;
+    if (old == NULL) {
+        return 0; /* deleted at the snapshot */
+    }
+    assert_int_equal(fhir_json_parse(&res, old, len, &jo, &err), 0);
+    search_index(&rows, reg, type, res, h->a);
+    cJSON_Delete(res);
+    const char *id = fhir_arena_strdup(h->a, store_row_text(row, 1, NULL));
+    int64_t rid = store_row_int(row, 0), hid = store_row_int(row, 4);
+    fhir_sql q = FHIR_SQL_INIT;
+    int ok =
+        search_plan_match(h->plan, &rows, id, hid) &&
+        (!search_plan_match_sql(h->plan, &rows, id, &q) || sql_int(&q) == 1);
+    fhir_sql_clear(&q);
+    if (!ok) {
+        return 0;
+    }
+    struct hit *x = hit_add(h);
+    x->rid = rid;
+    x->type = type;
+    x->id = id;
+    search_plan_keys(h->plan, &rows, id, hid, x->keys);
+    if (!search_plan_past_cursor(h->plan, x->keys, rid)) {
+        h->n--;
+    }
+    return 0;
+}
+
+/* One page's rows as server/search.c gathers them, in result order: the
+ * page SQL's, and those changed since the snapshot. */
+static void
+server_rows(struct hits *h, search_plan *p, fhir_arena *a)
+{
+    fhir_sql q = FHIR_SQL_INIT;
+    fhir_err err = FHIR_ERR_INIT;
+    sql_hits(h, p, a);
+    if (search_plan_changed_sql(p, &q) &&
+        store_query(db, &q, changed_row, h, &err) != 0) {
+        fail_msg("changed SQL failed: %s", err.diag);
+    }
+    fhir_sql_clear(&q);
+    cmp_plan = p;
+    qsort(h->v, h->n, sizeof(*h->v), by_order);
+}
+
+static void
+put_json(const char *type, const char *id, const char *json)
+{
+    cJSON *res = cJSON_Parse(json);
+    assert_non_null(res);
+    put(type, id, res);
+}
+
+/* The ids of pages 2, 3, ... of Type?qs (page size `count`) after the
+ * cursor `cursor` of page 1, each page planned as the server does. */
+static char *
+later_pages(fhir_arena *a, const char *type, const char *qs, int count,
+            const char *cursor)
+{
+    fhir_buf ids = FHIR_BUF_INIT;
+    for (int page = 0; cursor != NULL; page++) {
+        assert_true(page < 50);
+        search_plan *p =
+            plan_ok(a, type, fhir_arena_printf(a, "%s&_cursor=%s", qs, cursor));
+        prepare(p, 1);
+        struct hits h;
+        server_rows(&h, p, a);
+        size_t shown = h.n > (size_t)count ? (size_t)count : h.n;
+        for (size_t i = 0; i < shown; i++) {
+            fhir_buf_printf(&ids, "%s%s", ids.len ? " " : "", h.v[i].id);
+        }
+        cursor = h.n > shown ? search_plan_cursor(p, h.v[shown - 1].keys,
+                                                  h.v[shown - 1].rid, 0, a)
+                             : NULL;
+    }
+    const char *s = fhir_arena_strdup(a, ids.data ? ids.data : "");
+    fhir_buf_clear(&ids);
+    return (char *)s;
+}
+
+/* Page 1 of Type?qs: its ids must be `want`; returns its next cursor. */
+static const char *
+first_page(fhir_arena *a, const char *type, const char *qs, int count,
+           const char *want)
+{
+    search_plan *p = plan_ok(a, type, qs);
+    prepare(p, 1);
+    struct hits h;
+    server_rows(&h, p, a);
+    fhir_buf ids = FHIR_BUF_INIT;
+    for (size_t i = 0; i < h.n && i < (size_t)count; i++) {
+        fhir_buf_printf(&ids, "%s%s", ids.len ? " " : "", h.v[i].id);
+    }
+    assert_string_equal(ids.data ? ids.data : "", want);
+    fhir_buf_clear(&ids);
+    assert_true(h.n > (size_t)count);
+    return search_plan_cursor(p, h.v[count - 1].keys, h.v[count - 1].rid, 0, a);
+}
+
+#define CP_PRAC(family)                                                        \
+    "{\"resourceType\":\"Practitioner\",\"name\":[{\"family\":\"" family "\"}" \
+    "]}"
+#define CP_TASK(status, owner, patient)                                        \
+    "{\"resourceType\":\"Task\",\"status\":\"" status "\",\"intent\":"         \
+    "\"order\",\"owner\":{\"reference\":\"" owner "\"},\"for\":"               \
+    "{\"reference\":\"" patient "\"}}"
+#define CP_PAT                                                                 \
+    "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Haspage\"}]}"
+
+/* Stable paging (R4 search.html#paging) with chains and _has: a resource
+ * changed after page 1 counts as it was at the snapshot - its own
+ * references then, judged by SQL - while the resources a chain or _has
+ * leads to are read as they are when each page is. */
+static void
+search_plan__paging_judges_changed_links(void **state)
+{
+    (void)state;
+    static const char *const tasks[][2] = {
+        {"cp-t0", "Practitioner/cp-a"}, {"cp-t1", "Practitioner/cp-a"},
+        {"cp-t2", "Practitioner/cp-a"}, {"cp-t3", "Practitioner/cp-b"},
+        {"cp-t4", "Practitioner/cp-a"}, {"cp-t5", "Practitioner/cp-b"},
+    };
+    char body[512];
+    put_json("Practitioner", "cp-a", CP_PRAC("Chainpage"));
+    put_json("Practitioner", "cp-b", CP_PRAC("Otherpage"));
+    static const char *const pats[] = {"cp-pat1", "cp-pat2", "cp-pat3",
+                                       "cp-pat4"};
+    for (size_t i = 0; i < 4; i++) {
+        put_json("Patient", pats[i], CP_PAT);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(body, sizeof(body), CP_TASK("ready", "%s", "Patient/cp-pat2"),
+                 tasks[i][1]);
+        put_json("Task", tasks[i][0], body);
+    }
+    put_json("Task", "cp-h1",
+             CP_TASK("requested", "Practitioner/cp-b", "Patient/cp-pat1"));
+    put_json("Task", "cp-h2",
+             CP_TASK("requested", "Practitioner/cp-b", "Patient/cp-pat3"));
+
+    for (int hot = 0; hot < 2; hot++) {
+        fhir_arena *a = fhir_arena_new();
+        use_hot = hot;
+        /* A chain: at page 1 cp-t0 t1 t2 t4 match. */
+        const char *qs = "owner:Practitioner.family=chainpage&_count=2";
+        const char *cur = first_page(a, "Task", qs, 2, "cp-t0 cp-t1");
+        /* cp-t2 leaves (still in: it matched then), cp-t3 comes (not:
+         * it did not), cp-t4 changes otherwise, cp-t6 is new. */
+        put_json("Task", "cp-t2",
+                 CP_TASK("ready", "Practitioner/cp-b", "Patient/cp-pat2"));
+        put_json("Task", "cp-t3",
+                 CP_TASK("ready", "Practitioner/cp-a", "Patient/cp-pat2"));
+        put_json("Task", "cp-t4",
+                 CP_TASK("on-hold", "Practitioner/cp-a", "Patient/cp-pat2"));
+        put_json("Task", "cp-t6",
+                 CP_TASK("ready", "Practitioner/cp-a", "Patient/cp-pat2"));
+        assert_string_equal(later_pages(a, "Task", qs, 2, cur), "cp-t2 cp-t4");
+        /* _has: at page 1 cp-pat1 and cp-pat3 match. */
+        qs = "_has:Task:patient:status=requested&family=haspage&_count=1";
+        cur = first_page(a, "Patient", qs, 1, "cp-pat1");
+        /* cp-pat2 and cp-pat3 are written again (judged by their ids:
+         * pat2 still has no requested Task), and a requested Task for
+         * cp-pat4 appears: the page reads Tasks as they are now. */
+        put_json("Patient", "cp-pat2", CP_PAT);
+        put_json("Patient", "cp-pat3", CP_PAT);
+        put_json("Task", "cp-h3",
+                 CP_TASK("requested", "Practitioner/cp-b", "Patient/cp-pat4"));
+        assert_string_equal(later_pages(a, "Patient", qs, 1, cur),
+                            "cp-pat3 cp-pat4");
+        /* back as before for the second round */
+        for (size_t i = 2; i < 5; i++) {
+            snprintf(body, sizeof(body),
+                     CP_TASK("ready", "%s", "Patient/cp-pat2"), tasks[i][1]);
+            put_json("Task", tasks[i][0], body);
+        }
+        del("Task", "cp-t6");
+        del("Task", "cp-h3");
+        fhir_arena_free(a);
+    }
+    use_hot = 0;
+    static const char *const gone[][2] = {
+        {"Practitioner", "cp-a"}, {"Practitioner", "cp-b"},
+        {"Patient", "cp-pat1"},   {"Patient", "cp-pat2"},
+        {"Patient", "cp-pat3"},   {"Patient", "cp-pat4"},
+        {"Task", "cp-t0"},        {"Task", "cp-t1"},
+        {"Task", "cp-t2"},        {"Task", "cp-t3"},
+        {"Task", "cp-t4"},        {"Task", "cp-t5"},
+        {"Task", "cp-h1"},        {"Task", "cp-h2"},
+    };
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+        del(gone[i][0], gone[i][1]);
+    }
+}
+
 /* ---- fixture -------------------------------------------------------- */
 
 static int
@@ -2550,6 +3136,10 @@ main(void)
         cmocka_unit_test(search_plan__single_value_estimates_are_exact),
         cmocka_unit_test(search_plan__count_known_agrees_with_count_sql),
         cmocka_unit_test(search_plan__count_known_only_when_exact),
+        cmocka_unit_test(search_plan__links_filter_and_never_count),
+        cmocka_unit_test(search_plan__match_sql_judges_links),
+        /* writes and deletes: last */
+        cmocka_unit_test(search_plan__paging_judges_changed_links),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
