@@ -163,6 +163,13 @@ read_entry(bundle_ctx *b, entry *en, cJSON *json, int i)
     const char *q = strchr(url, '?');
     en->path = q ? fhir_arena_strndup(r->a, url, (size_t)(q - url)) : url;
     en->qs = q ? q + 1 : "";
+    if (en->path[0] == '\0' && en->method != SRV_GET &&
+        en->method != SRV_HEAD) {
+        return fail_at(b, en, FHIR_ISSUE_NOT_SUPPORTED, 400,
+                       "An entry cannot post a Bundle to the base (no nested "
+                       "transactions or batches)%s",
+                       NULL);
+    }
     char first[80];
     size_t fl = strcspn(en->path, "/");
     if (fl < sizeof(first)) {

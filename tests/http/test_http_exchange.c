@@ -647,6 +647,15 @@ bundle__wrong_type_or_resource(void **state)
     assert_non_null(
         strstr(th_str(r->json, "issue.0.diagnostics"), "Bundle.entry[0]"));
     th_free(r);
+    /* No Bundle inside a Bundle. */
+    r = post_bundle(srv,
+                    "{\"resourceType\":\"Bundle\",\"type\":\"transaction\","
+                    "\"entry\":[{\"resource\":{\"resourceType\":\"Bundle\","
+                    "\"type\":\"transaction\"},\"request\":{\"method\":"
+                    "\"POST\",\"url\":\"\"}}]}",
+                    NULL);
+    assert_int_equal(r->status, 400);
+    th_free(r);
     /* An empty transaction is a transaction that does nothing. */
     r = post_bundle(
         srv, "{\"resourceType\":\"Bundle\",\"type\":\"transaction\"}", NULL);
