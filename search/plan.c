@@ -1663,6 +1663,33 @@ sql_token_estimate(fhir_sql *q, const search_plan *p, const search_cond *c,
     fhir_sql_add(q, ")");
 }
 
+/* For a _has of one hop whose inner condition is a counted token or
+ * reference value: SQL for how many resources of the referring type that
+ * condition matches (the kept counts, as for a search of that type). */
+static int
+has_inner_estimate(const search_plan *p, const search_cond *c, fhir_sql *out)
+{
+    if (c->link != SEARCH_LINK_HAS || c->nhops != 1) {
+        return 0;
+    }
+    const search_cond *in = c->hops[0].inner;
+    int t = c->hops[0].type;
+    if (in->link != SEARCH_LINK_NONE || in->mod != SEARCH_MOD_NONE ||
+        in->param->builtin != SEARCH_BUILTIN_NONE ||
+        (in->param->type != SEARCH_TYPE_TOKEN &&
+         in->param->type != SEARCH_TYPE_REFERENCE) ||
+        t < 0 || t >= SEARCH_MAX_TYPES) {
+        return 0;
+    }
+    search_plan tmp = *p;
+    tmp.conds = (search_cond *)in;
+    tmp.nconds = 1;
+    tmp.opts.ntypes = 1;
+    tmp.opts.types[0] = t;
+    tmp.opts.type_codes[0] = p->opts.codes[t];
+    return search_plan_estimate_sql(&tmp, 0, out);
+}
+
 int
 search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out)
 {
@@ -1678,6 +1705,12 @@ search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out)
         int rival = 0;
         for (size_t k = 0; k < p->nconds; k++) {
             rival |= k != i && drivable(&p->conds[k]);
+        }
+        if (drivable(c) && !rival && has_inner_estimate(p, c, out)) {
+            /* Alone, a _has drives, or filters a scan of the type when
+             * its referring resources are many (scan_beats_driver): the
+             * kept count of its inner condition tells which. */
+            return 1;
         }
         if (!drivable(c) || !rival) {
             return 0;
@@ -1781,6 +1814,27 @@ driver_of(const search_plan *p)
     return best;
 }
 
+/* 1 when a page driven by the _has condition d is better found by
+ * scanning the type in rid order and filtering: the scan stops at the
+ * page's end, after about (page / fraction matching) resources, where
+ * driving walks every referring resource the inner condition matches (E
+ * of them, the estimate). With the fraction taken as E / type count
+ * (each referring resource naming a different one), scanning wins when
+ * E^2 > SCAN_FACTOR * page * type count. Only for pages in rid order. */
+#define SCAN_FACTOR 8
+static int
+scan_beats_driver(const search_plan *p, int d)
+{
+    const search_cond *c = &p->conds[d];
+    if (c->link != SEARCH_LINK_HAS || p->nsort > 0 || c->estimate <= 0 ||
+        p->type_count <= 0) {
+        return 0;
+    }
+    double e = (double)c->estimate;
+    return e * e >
+           (double)SCAN_FACTOR * (double)(p->count + 1) * (double)p->type_count;
+}
+
 /* FROM ... WHERE ... shared by the page and the count. */
 static void
 sql_from_where(fhir_sql *q, const search_plan *p, int with_body)
@@ -1788,6 +1842,9 @@ sql_from_where(fhir_sql *q, const search_plan *p, int with_body)
     /* The page of a plan the in-memory sets answered: just their rows. */
     int hot = with_body && p->hot_used;
     int d = hot ? -1 : driver_of(p);
+    if (with_body && d >= 0 && scan_beats_driver(p, d)) {
+        d = -1; /* resource_type_rid walks the type in rid order */
+    }
     if (d >= 0) {
         fhir_sql_add(q, " FROM (");
         sql_driver(q, p, &p->conds[d], 0);

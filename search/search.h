@@ -144,6 +144,9 @@ typedef struct search_opts {
     int default_count; /* page size without _count */
     int max_count;     /* largest page size */
     int strict;        /* Prefer: handling=strict */
+    int codes[SEARCH_MAX_TYPES]; /* store code of every served type (by
+                                    type index), for conditions on the
+                                    types a _has reaches */
 } search_opts;
 
 /* Parses a search of the served types in opts (one for a type search,

@@ -304,6 +304,9 @@ search_types(search_opts *so, srv_req *r, const search_query *q, fhir_err *err)
     for (size_t i = 0; i < so->ntypes; i++) {
         so->type_codes[i] = store_type_code(r->srv->env, so->types[i]);
     }
+    for (int t = 0; t < fhir_type_count() && t < SEARCH_MAX_TYPES; t++) {
+        so->codes[t] = store_type_code(r->srv->env, t);
+    }
     return 0;
 }
 

@@ -389,7 +389,9 @@ store_reindex(store_env *env, store_rows_fn fn, void *ctx, int64_t *count,
         "DELETE FROM cnt_ref; DELETE FROM cnt_param; DELETE FROM cnt_type;"
         "INSERT INTO cnt_type SELECT type, count(*) FROM resource "
         "WHERE deleted = 0 GROUP BY type;"
-        "DELETE FROM setting WHERE key = 'reindex';";
+        /* Until the last batch commits: a run cut short (kill -9) is
+         * redone at the next start, never taken for a whole index. */
+        "INSERT OR REPLACE INTO setting VALUES ('reindex', 'running');";
     store_tx *tx = NULL;
     sqlite3_stmt *st = NULL;
     int64_t last = 0;
@@ -448,6 +450,12 @@ store_reindex(store_env *env, store_rows_fn fn, void *ctx, int64_t *count,
         st = NULL;
         if (s != SQLITE_DONE) {
             store__fail(err, env->w.db, s, "reindex");
+            goto fail;
+        }
+        if (n < REINDEX_BATCH &&
+            sqlite3_exec(env->w.db, "DELETE FROM setting WHERE key = 'reindex'",
+                         NULL, NULL, NULL) != SQLITE_OK) {
+            store__fail(err, env->w.db, sqlite3_errcode(env->w.db), "reindex");
             goto fail;
         }
         if (store_tx_commit(tx, err) != 0) {

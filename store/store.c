@@ -161,6 +161,11 @@ static const char *const migrations[] = {
     "NULL, "
     "at_us INTEGER NOT NULL, response BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS replay_at ON replay(at_us);",
+
+    /* 4 -> 5: a type's resources in rid order (the default result
+     * order), so a filtered scan of one type can stop at the page's end
+     * (resource_type is by lastUpdated). */
+    "CREATE INDEX IF NOT EXISTS resource_type_rid ON resource(type);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

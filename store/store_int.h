@@ -1,13 +1,14 @@
 /* store/store_int.h - what the store's files share: the schema, the
  * connection wrapper with its statement cache, and helpers.
  *
- * Schema (PRAGMA user_version 4; store.c holds the migrations):
+ * Schema (PRAGMA user_version 5; store.c holds the migrations):
  *
  *   rtype(code INTEGER PRIMARY KEY, name TEXT UNIQUE)
  *       resource type names to small codes, so codes never depend on the
  *       order of the compiled type table.
  *   resource(rid INTEGER PRIMARY KEY, type, id, version, hid, deleted,
- *            UNIQUE(type, id))
+ *            UNIQUE(type, id)), indexes (type, hid) and (type) - the
+ *            latter lists a type in rid order
  *       one row per logical resource; `hid` points at its current version.
  *   history(hid INTEGER PRIMARY KEY, rid, type, version, method, body,
  *           UNIQUE(rid, version)), index (type, hid)
@@ -45,7 +46,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* Statements prepared once per connection, by number. */
 enum store_stmt {

@@ -306,7 +306,7 @@ store_env__open_creates_schema(void **state)
     sqlite3_stmt *st = NULL;
 
     assert_int_equal(store_env_is_empty(f->env), 1);
-    assert_int_equal(pragma_user_version(f->path), 4); /* schema version */
+    assert_int_equal(pragma_user_version(f->path), 5); /* schema version */
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL),
                      SQLITE_OK);
     assert_int_equal(
@@ -334,7 +334,7 @@ store_env__reopen_keeps_data(void **state)
     put_task(f, "t1", "requested", &first);
     close_env(f);
     assert_int_equal(open_env(f), 0);
-    assert_int_equal(pragma_user_version(f->path), 4);
+    assert_int_equal(pragma_user_version(f->path), 5);
     assert_int_equal(store_env_is_empty(f->env), 0);
     assert_int_equal(store_read(&res, f->db, f->task, "t1", 0, &err), 0);
     assert_int_equal(res.version, 1);
@@ -460,7 +460,7 @@ store_env__migrates_schema_1(void **state)
     sqlite3_close(db);
     o.path = p;
     assert_int_equal(store_env_open(&env, &o, &err), 0);
-    assert_int_equal(pragma_user_version(p), 4);
+    assert_int_equal(pragma_user_version(p), 5);
     assert_int_equal(store_setting_get(&v, env, "reindex", &err), 0);
     assert_non_null(v);
     free(v);
@@ -537,7 +537,7 @@ store_env__migrates_schema_2_counts_per_type(void **state)
     sqlite3_close(db);
 
     assert_int_equal(open_env(f), 0);
-    assert_int_equal(pragma_user_version(f->path), 4);
+    assert_int_equal(pragma_user_version(f->path), 5);
     assert_int_equal(db_int(f->path, "SELECT count(*) FROM cnt_token"), 0);
     assert_int_equal(store_setting_get(&v, f->env, "reindex", &err), 0);
     assert_non_null(v);
