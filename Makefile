@@ -65,6 +65,9 @@ BENCH_BIN  = $(BUILD)/bench/loadgen $(BUILD)/bench/gen $(BUILD)/bench/ingest
 BENCH_UTIL = $(BUILD)/obj/bench/bench_util.o
 CLINIC     = $(BUILD)/obj/bench/clinic.o
 BENCH_TASKS ?= 100000
+CRASH_BIN  = $(BUILD)/tests/crash/crash
+CRASH_CYCLES ?= 50
+CRASH_DURABILITY ?=
 
 PUBLIC_HEADERS = fhir/fhir.h profiles/profiles.h search/search.h \
                  store/store.h server/server.h
@@ -73,7 +76,7 @@ PUBLIC_HEADERS = fhir/fhir.h profiles/profiles.h search/search.h \
 .SECONDARY:
 
 .PHONY: all deps run test check check-asan check-valgrind check-headers \
-        bench bench-ingest format format-check lint clean help
+        crash-test bench bench-ingest format format-check lint clean help
 all: $(SERVER)
 
 help:
@@ -83,11 +86,13 @@ help:
 	@echo "make test       deps, build, run every unit and HTTP test"
 	@echo "make check-asan run the suite under ASan+UBSan (build/asan)"
 	@echo "make check-valgrind run the suite under valgrind memcheck"
+	@echo "make crash-test kill -9 under a write load, restart, check; CRASH_CYCLES"
+	@echo "                (default 50), CRASH_DURABILITY=normal"
 	@echo "make bench      creates/s, reads/s, peak RSS, transaction ingest, then"
 	@echo "                search latency on BENCH_TASKS generated Tasks (default 100000)"
 	@echo "make bench-ingest  transaction Bundles vs single POSTs, resources/s"
 	@echo "make format | format-check | lint | check-headers | clean"
-	@echo "knobs: PORT DB BUILD SANITIZE OPT"
+	@echo "knobs: PORT DB BUILD SANITIZE OPT CRASH_CYCLES CRASH_DURABILITY"
 
 # ---- rules ------------------------------------------------------------
 deps:
@@ -124,6 +129,11 @@ $(BUILD)/tests/http/%: $(BUILD)/obj/tests/http/%.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
 
+$(CRASH_BIN): $(BUILD)/obj/tests/crash/crash.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libcurl sqlite3 libcjson \
+	  2>/dev/null) -lpthread
+
 $(BUILD)/bench/loadgen: $(BUILD)/obj/bench/loadgen.o $(BENCH_UTIL)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TESTLIBS) -lpthread
@@ -152,6 +162,11 @@ test: deps $(SERVER) $(TEST_BINS)
 
 check: test
 
+# Not part of `make test`: about a second per cycle.
+crash-test: deps $(SERVER) $(CRASH_BIN)
+	CRASH_CYCLES=$(CRASH_CYCLES) CRASH_DURABILITY=$(CRASH_DURABILITY) \
+	  $(TEST_ENV) $(CRASH_BIN)
+
 check-asan:
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined OPT="-O1 -g" test
 
@@ -178,7 +193,7 @@ bench-ingest: deps $(SERVER) $(BUILD)/bench/ingest
 	bench/ingest.sh $(abspath $(SERVER)) $(abspath $(BUILD)/bench/ingest)
 
 FORMAT_FILES = $(LIB_SRC) $(MAIN_SRC) $(PUBLIC_HEADERS) \
-               $(wildcard */*_int.h tests/unit/*.c tests/http/*.c tests/http/*.h bench/*.c bench/*.h)
+               $(wildcard */*_int.h tests/unit/*.c tests/http/*.c tests/http/*.h tests/crash/*.c bench/*.c bench/*.h)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
