@@ -73,6 +73,7 @@ static struct {
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int failures;
+static long landed; /* unacknowledged transactions found committed */
 
 #define FAIL(...)                                                              \
     do {                                                                       \
@@ -503,6 +504,7 @@ check_tx(CURL *curl, const tx *x, long *checked)
     int t = count(curl, "Task", TX_SYS, x->key);
     (*checked)++;
     int none = p == 0 && t == 0, all = p == 1 && t == x->ntask;
+    landed += all && !x->acked;
     if (!(all || (none && !x->acked))) {
         FAIL("cycle %d: transaction %s (%s, 1 Patient + %d Tasks) has %d "
              "Patient(s) and %d Task(s)",
@@ -696,8 +698,9 @@ main(void)
     printf("crash: %d cycles in %.1f s: %ld acknowledged writes "
            "(creates, updates, deletes, transactions), %ld resource reads and "
            "%ld transaction checks "
-           "(incl. a final pass over all), %d failures\n",
-           g.cycle - 1, now() - t0, nacked, nrec_checked, ntx_checked,
+           "(incl. a final pass over all; %ld unacknowledged transactions "
+           "found committed), %d failures\n",
+           g.cycle - 1, now() - t0, nacked, nrec_checked, ntx_checked, landed,
            failures);
     if (failures == 0) {
         char cmd[128];
