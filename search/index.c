@@ -420,6 +420,7 @@ search_index(fhir_rows *out, const search_registry *reg, int type,
         r.n = 0;
         fhir_path_eval(&r, p->path, res);
         c.param = p->num;
+        size_t first_row = out->n;
         if (p->self_type == type) {
             /* The compartment's owner is in its own compartment. */
             const char *id = fhir_json_str(res, "id");
@@ -448,6 +449,21 @@ search_index(fhir_rows *out, const search_registry *reg, int type,
             default:
                 break;
             }
+        }
+        if (p->self_type >= 0) {
+            /* The compartment's rows: only references to its owner type
+             * place a resource in one (a focus on a ServiceRequest does
+             * not), so only those are kept. */
+            const char *owner = fhir_type_name(p->self_type);
+            size_t ol = strlen(owner), w = first_row;
+            for (size_t i = first_row; i < out->n; i++) {
+                const char *code = out->rows[i].code;
+                if (code != NULL && strncmp(code, owner, ol) == 0 &&
+                    code[ol] == '/') {
+                    out->rows[w++] = out->rows[i];
+                }
+            }
+            out->n = w;
         }
     }
     fhir_path_result_clear(&r);
