@@ -114,6 +114,11 @@ void *fhir_arena_alloc(fhir_arena *a, size_t n);
 char *fhir_arena_strdup(fhir_arena *a, const char *s);
 char *fhir_arena_strndup(fhir_arena *a, const char *s, size_t n);
 char *fhir_arena_printf(fhir_arena *a, const char *fmt, ...) FHIR_PRINTF(2, 3);
+/* Room for one more item in an arena array of n items of `size` bytes:
+ * returns v, or (when n == *cap) a copy with twice the capacity (16 at
+ * first), updating *cap. */
+void *fhir_arena_grow(fhir_arena *a, void *v, size_t n, size_t *cap,
+                      size_t size);
 /* Calls fn(ptr) when the arena is freed (for cJSON trees and the like). */
 void fhir_arena_defer(fhir_arena *a, void (*fn)(void *), void *ptr);
 
@@ -239,6 +244,12 @@ size_t fhir_utf8_len(const unsigned char *p, size_t avail);
  * whitespace dropped. Invalid UTF-8 bytes are copied unchanged. `s` must
  * not point into `out`. */
 void fhir_str_normalize(fhir_buf *out, const char *s);
+
+/* FNV-1a (64 bits): start from FHIR_HASH_SEED and feed bytes. Tells
+ * values apart for hash tables and change checks; not a security
+ * boundary. */
+#define FHIR_HASH_SEED 14695981039346656037ull
+uint64_t fhir_hash(uint64_t h, const void *p, size_t n);
 
 /* Appends the bytes of base64 text s[0..len) (RFC 4648, padding
  * required, whitespace skipped, as R4 base64Binary). -1 when it is not

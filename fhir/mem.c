@@ -156,6 +156,21 @@ fhir_arena_strndup(fhir_arena *a, const char *s, size_t n)
     return p;
 }
 
+void *
+fhir_arena_grow(fhir_arena *a, void *v, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap) {
+        return v;
+    }
+    size_t more = *cap ? *cap * 2 : 16;
+    void *w = fhir_arena_alloc(a, more * size);
+    if (n > 0) {
+        memcpy(w, v, n * size);
+    }
+    *cap = more;
+    return w;
+}
+
 char *
 fhir_arena_strdup(fhir_arena *a, const char *s)
 {

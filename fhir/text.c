@@ -501,6 +501,19 @@ done:
     return kind;
 }
 
+/* ---- hashing ----------------------------------------------------------- */
+
+uint64_t
+fhir_hash(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
 /* ---- base64 ------------------------------------------------------------ */
 
 static int

@@ -51,15 +51,7 @@ static fhir_row *
 add(struct ctx *c, fhir_row_kind kind)
 {
     fhir_rows *r = c->out;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 32;
-        fhir_row *rows = fhir_arena_alloc(c->a, cap * sizeof(*rows));
-        if (r->n > 0) {
-            memcpy(rows, r->rows, r->n * sizeof(*rows));
-        }
-        r->rows = rows;
-        r->cap = cap;
-    }
+    r->rows = fhir_arena_grow(c->a, r->rows, r->n, &r->cap, sizeof(*r->rows));
     fhir_row *row = &r->rows[r->n++];
     memset(row, 0, sizeof(*row));
     row->kind = kind;

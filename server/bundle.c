@@ -265,8 +265,20 @@ map_set(bundle_ctx *b, const entry *en, int type, const char *id)
 
 /* ---- conditional URLs and references ------------------------------------ */
 
-/* Parses a conditional URL's query, replacing values that are fullUrls of
- * the transaction by the Type/id they stand for. */
+/* Replaces the search values of q that are fullUrls of the transaction
+ * by the Type/id they stand for. */
+static void
+map_values(const bundle_ctx *b, search_query *q)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        const char *v = map_get(&b->map, q->params[i].value);
+        if (v != NULL) {
+            q->params[i].value = v;
+        }
+    }
+}
+
+/* Parses a conditional URL's query, its fullUrls mapped. */
 static int
 criteria(bundle_ctx *b, const entry *en, const char *qs, search_query *q)
 {
@@ -276,12 +288,7 @@ criteria(bundle_ctx *b, const entry *en, const char *qs, search_query *q)
         b->where = en;
         return -1;
     }
-    for (size_t i = 0; i < q->n; i++) {
-        const char *v = map_get(&b->map, q->params[i].value);
-        if (v != NULL) {
-            q->params[i].value = v;
-        }
-    }
+    map_values(b, q);
     return 0;
 }
 
@@ -341,10 +348,9 @@ resolve_entries(bundle_ctx *b)
             fhir_id_new(fresh);
             en->id = fhir_arena_strdup(r->a, fresh);
             if (en->if_none_exist != NULL) {
-                const char *c = en->if_none_exist;
-                const char *qm = strchr(c, '?');
-                if (resolve(b, en, en->type, qm ? qm + 1 : c, 1, &ids, &n) !=
-                    0) {
+                if (resolve(b, en, en->type,
+                            srv__if_none_exist_query(en->if_none_exist), 1,
+                            &ids, &n) != 0) {
                     return -1;
                 }
                 if (n > 1) {
@@ -571,12 +577,7 @@ run_entry(bundle_ctx *b, entry *en, srv_method method, const char *path,
         srv__reply_err(&r, &err);
     } else {
         /* A search in a transaction may name its entries by fullUrl. */
-        for (size_t i = 0; i < r.query.n; i++) {
-            const char *v = map_get(&b->map, r.query.params[i].value);
-            if (v != NULL) {
-                r.query.params[i].value = v;
-            }
-        }
+        map_values(b, &r.query);
         srv__route(&r);
     }
 }
@@ -694,38 +695,28 @@ failure_outcome(bundle_ctx *b, const char *reply, size_t len)
         : en->full_url
             ? fhir_arena_printf(a, "%s (fullUrl %.200s): ", where, en->full_url)
             : fhir_arena_printf(a, "%s: ", where);
+    /* The entry's own OperationOutcome, else one from the Bundle's
+     * error; each issue then names the entry. */
     cJSON *oo = NULL;
     fhir_json_opts jo = FHIR_JSON_OPTS_INIT;
     fhir_err perr = FHIR_ERR_INIT;
-    if (reply != NULL && fhir_json_parse(&oo, reply, len, &jo, &perr) == 0) {
-        cJSON *issue;
-        cJSON_ArrayForEach(issue, cJSON_GetObjectItemCaseSensitive(oo, "issue"))
-        {
-            const char *d = fhir_json_str(issue, "diagnostics");
-            char *text = fhir_arena_printf(a, "%s%s", who, d ? d : "failed");
-            cJSON_DeleteItemFromObjectCaseSensitive(issue, "diagnostics");
-            cJSON_AddStringToObject(issue, "diagnostics", text);
-            cJSON *ex = cJSON_GetObjectItemCaseSensitive(issue, "expression");
-            if (ex == NULL && en != NULL) {
-                ex = cJSON_AddArrayToObject(issue, "expression");
-                cJSON_AddItemToArray(ex, cJSON_CreateString(where));
-            }
+    if (reply == NULL || fhir_json_parse(&oo, reply, len, &jo, &perr) != 0) {
+        oo = fhir_oo_from_err(&b->err);
+    }
+    cJSON *issue;
+    cJSON_ArrayForEach(issue, cJSON_GetObjectItemCaseSensitive(oo, "issue"))
+    {
+        const char *d = fhir_json_str(issue, "diagnostics");
+        char *text = fhir_arena_printf(a, "%s%s", who, d ? d : "failed");
+        cJSON_DeleteItemFromObjectCaseSensitive(issue, "diagnostics");
+        cJSON_AddStringToObject(issue, "diagnostics", text);
+        if (en != NULL &&
+            cJSON_GetObjectItemCaseSensitive(issue, "expression") == NULL) {
+            cJSON_AddItemToArray(cJSON_AddArrayToObject(issue, "expression"),
+                                 cJSON_CreateString(where));
         }
-        return oo;
     }
-    cJSON *made = fhir_oo_from_err(&b->err);
-    cJSON *issue =
-        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(made, "issue"), 0);
-    const char *d = fhir_json_str(issue, "diagnostics");
-    char *text = fhir_arena_printf(a, "%s%s", who, d ? d : "");
-    cJSON_DeleteItemFromObjectCaseSensitive(issue, "diagnostics");
-    cJSON_AddStringToObject(issue, "diagnostics", text);
-    if (en != NULL &&
-        cJSON_GetObjectItemCaseSensitive(issue, "expression") == NULL) {
-        cJSON_AddItemToArray(cJSON_AddArrayToObject(issue, "expression"),
-                             cJSON_CreateString(where));
-    }
-    return made;
+    return oo;
 }
 
 /* ---- idempotent retries ----------------------------------------------- */
@@ -749,12 +740,8 @@ static const char *
 digest(fhir_arena *a, const cJSON *bundle)
 {
     fhir_buf text = FHIR_BUF_INIT;
-    uint64_t h = 1469598103934665603ULL;
     fhir_json_write(&text, bundle, 0);
-    for (size_t i = 0; i < text.len; i++) {
-        h ^= (unsigned char)text.data[i];
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = fhir_hash(FHIR_HASH_SEED, text.data, text.len);
     fhir_buf_clear(&text);
     return fhir_arena_printf(a, "%016llx", (unsigned long long)h);
 }
@@ -819,7 +806,7 @@ run_transaction(bundle_ctx *b, cJSON *in)
             int same = strcmp(old_digest, dig) == 0;
             abandon(r);
             if (same) {
-                srv__reply_raw(r, 200, old, old_len, NULL);
+                srv__reply_body(r, 200, old, old_len, NULL);
             } else {
                 srv__reply_issue(r, 409, FHIR_ISSUE_DUPLICATE,
                                  "Bundle.identifier %.200s was already used "
@@ -874,17 +861,7 @@ run_transaction(bundle_ctx *b, cJSON *in)
         srv__reply_err(r, &err);
         return -1;
     }
-    if (r->pretty) {
-        cJSON *tree = NULL;
-        fhir_json_opts jo = FHIR_JSON_OPTS_INIT;
-        jo.fhir_rules = 0;
-        if (fhir_json_parse(&tree, text.data, text.len, &jo, &err) == 0) {
-            fhir_buf_clear(&text);
-            srv__reply_json(r, 200, tree, NULL);
-            return 0;
-        }
-    }
-    srv__reply_raw(r, 200, text.data, text.len, NULL);
+    srv__reply_body(r, 200, text.data, text.len, NULL);
     fhir_buf_clear(&text);
     return 0;
 

@@ -378,6 +378,22 @@ srv__reply_release(srv_req *r, int send)
 }
 
 void
+srv__reply_body(srv_req *r, int status, const char *body, size_t len,
+                const char *headers)
+{
+    if (r->pretty) {
+        cJSON *tree = NULL;
+        fhir_json_opts jo = {512, 0};
+        fhir_err err = FHIR_ERR_INIT;
+        if (fhir_json_parse(&tree, body, len, &jo, &err) == 0) {
+            srv__reply_json(r, status, tree, headers);
+            return;
+        }
+    }
+    srv__reply_raw(r, status, body, len, headers);
+}
+
+void
 srv__reply_json(srv_req *r, int status, cJSON *json, const char *headers)
 {
     fhir_buf b = FHIR_BUF_INIT;

@@ -50,15 +50,7 @@ typedef struct incl_run {
 static void
 nodes_add(nodes *ns, fhir_arena *a, const node *x)
 {
-    if (ns->n == ns->cap) {
-        size_t cap = ns->cap ? ns->cap * 2 : 64;
-        node *v = fhir_arena_alloc(a, cap * sizeof(*v));
-        if (ns->n > 0) {
-            memcpy(v, ns->v, ns->n * sizeof(*v));
-        }
-        ns->v = v;
-        ns->cap = cap;
-    }
+    ns->v = fhir_arena_grow(a, ns->v, ns->n, &ns->cap, sizeof(*ns->v));
     ns->v[ns->n++] = *x;
 }
 
@@ -159,15 +151,7 @@ ref_row(void *ctx, const store_row *row)
     if (t == NULL) {
         return 0;
     }
-    if (rs->n == rs->cap) {
-        size_t cap = rs->cap ? rs->cap * 2 : 64;
-        const char **v = fhir_arena_alloc(rs->a, cap * sizeof(char *));
-        if (rs->n > 0) {
-            memcpy(v, rs->v, rs->n * sizeof(char *));
-        }
-        rs->v = v;
-        rs->cap = cap;
-    }
+    rs->v = fhir_arena_grow(rs->a, rs->v, rs->n, &rs->cap, sizeof(*rs->v));
     rs->v[rs->n++] = fhir_arena_strdup(rs->a, t);
     return 0;
 }

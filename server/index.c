@@ -35,11 +35,7 @@
 static uint64_t
 fnv(uint64_t h, const char *s)
 {
-    for (; s != NULL && *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h ^ 0xff; /* separator */
+    return fhir_hash(h, s ? s : "", s ? strlen(s) : 0) ^ 0xff; /* separator */
 }
 
 static void
@@ -152,7 +148,7 @@ rank_order(srv_server *s, size_t i, const search_param *p)
 int
 srv__search_setup(srv_server *s, const char *defs, int force, fhir_err *err)
 {
-    uint64_t h = 14695981039346656037ull;
+    uint64_t h = FHIR_HASH_SEED;
     char sig[32], *old = NULL, *needed = NULL;
     const char *bases[MAX_BASES];
     char buf[MAX_BASES][96];

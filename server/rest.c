@@ -113,23 +113,6 @@ version_headers(srv_req *r, int64_t version, int64_t updated_us)
                              (long long)version, date);
 }
 
-/* Sends a stored JSON body, re-indented under _pretty. */
-static void
-reply_body(srv_req *r, int status, const char *body, size_t len,
-           const char *headers)
-{
-    if (r->pretty) {
-        cJSON *tree = NULL;
-        fhir_json_opts jo = {512, 0};
-        fhir_err err = FHIR_ERR_INIT;
-        if (fhir_json_parse(&tree, body, len, &jo, &err) == 0) {
-            srv__reply_json(r, status, tree, headers);
-            return;
-        }
-    }
-    srv__reply_raw(r, status, body, len, headers);
-}
-
 /* Answers a successful create or update according to Prefer. */
 static void
 reply_written(srv_req *r, int status, const store_put_result *res,
@@ -151,7 +134,7 @@ reply_written(srv_req *r, int status, const store_put_result *res,
         break;
     }
     default:
-        reply_body(r, status, res->body, res->len, headers);
+        srv__reply_body(r, status, res->body, res->len, headers);
     }
 }
 
@@ -219,7 +202,7 @@ read_version(srv_req *r, int64_t version)
     } else if (version == 0 && not_modified(r, &res)) {
         srv__reply_raw(r, 304, "", 0, hdr);
     } else {
-        reply_body(r, 200, res.body, res.len, hdr);
+        srv__reply_body(r, 200, res.body, res.len, hdr);
     }
     store_res_clear(&res);
     return 0;
@@ -376,6 +359,15 @@ write_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
     return 0;
 }
 
+const char *
+srv__if_none_exist_query(const char *s)
+{
+    /* "identifier=a|b"; some clients send "Task?identifier=a|b". */
+    const char *qm = strchr(s, '?');
+    const char *eq = strchr(s, '=');
+    return qm != NULL && (eq == NULL || qm < eq) ? qm + 1 : s;
+}
+
 /* Resolves a conditional URL's parameters (`qs`, or the request's own
  * query when NULL) to at most max + 1 ids; on failure replies. */
 static int
@@ -384,13 +376,7 @@ cond_match(srv_req *r, const char *qs, size_t max, const char ***ids, size_t *n)
     fhir_err err = FHIR_ERR_INIT;
     search_query q = r->query;
     if (qs != NULL) {
-        /* If-None-Exist carries "identifier=a|b", some clients send
-         * "Task?identifier=a|b". */
-        const char *qm = strchr(qs, '?');
-        const char *eq = strchr(qs, '=');
-        if (qm != NULL && (eq == NULL || qm < eq)) {
-            qs = qm + 1;
-        }
+        qs = srv__if_none_exist_query(qs);
         if (search_query_parse(&q, r->a, qs, strlen(qs), &err) != 0) {
             srv__reply_err(r, &err);
             return -1;

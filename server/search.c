@@ -52,15 +52,7 @@ struct page {
 static struct cand *
 cand_add(struct page *pg)
 {
-    if (pg->n == pg->cap) {
-        size_t cap = pg->cap ? pg->cap * 2 : 32;
-        struct cand *c = fhir_arena_alloc(pg->r->a, cap * sizeof(*c));
-        if (pg->n > 0) {
-            memcpy(c, pg->c, pg->n * sizeof(*c));
-        }
-        pg->c = c;
-        pg->cap = cap;
-    }
+    pg->c = fhir_arena_grow(pg->r->a, pg->c, pg->n, &pg->cap, sizeof(*pg->c));
     struct cand *c = &pg->c[pg->n++];
     memset(c, 0, sizeof(*c));
     c->keys = fhir_arena_alloc(pg->r->a, (search_plan_nkeys(pg->plan) + 1) *

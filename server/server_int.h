@@ -169,6 +169,10 @@ void srv__reply_raw(srv_req *r, int status, const char *body, size_t len,
                     const char *headers);
 /* Sends (or drops) a reply held back while the transaction was open. */
 void srv__reply_release(srv_req *r, int send);
+/* Sends already-serialised JSON (a stored body), re-indented under
+ * _pretty. */
+void srv__reply_body(srv_req *r, int status, const char *body, size_t len,
+                     const char *headers);
 /* Serialises `json` (consumed) honouring _pretty, then as above. */
 void srv__reply_json(srv_req *r, int status, cJSON *json, const char *headers);
 /* Appends `s` percent-encoded for a query-string value (links). */
@@ -244,6 +248,10 @@ int srv__load_bundle(srv_server *s, const char *path, int *count,
                      fhir_err *err);
 
 /* ---- rest.c --------------------------------------------------------- */
+/* The search parameters of an If-None-Exist value (ifNoneExist in a
+ * Bundle): the value itself, or what follows "Type?" when a client sent
+ * a whole URL. */
+const char *srv__if_none_exist_query(const char *s);
 /* Opens the request's write transaction, or joins the one open (nested
  * calls, a transaction Bundle's). */
 int srv__tx_begin(srv_req *r, fhir_err *err) FHIR_MUST_CHECK;

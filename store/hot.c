@@ -207,12 +207,7 @@ hset_free(struct hset *s)
 static uint64_t
 key_hash(int64_t sys, const char *code)
 {
-    uint64_t h = 14695981039346656037ull ^ (uint64_t)sys;
-    for (const char *p = code; *p != '\0'; p++) {
-        h ^= (unsigned char)*p;
-        h *= 1099511628211ull;
-    }
-    return h;
+    return fhir_hash(FHIR_HASH_SEED ^ (uint64_t)sys, code, strlen(code));
 }
 
 static void

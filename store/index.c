@@ -27,15 +27,7 @@ static void
 keys_add(struct keys *k, fhir_arena *a, int param, int64_t sys,
          const char *code)
 {
-    if (k->n == k->cap) {
-        size_t cap = k->cap ? k->cap * 2 : 16;
-        store__key *v = fhir_arena_alloc(a, cap * sizeof(*v));
-        if (k->n > 0) {
-            memcpy(v, k->v, k->n * sizeof(*v));
-        }
-        k->v = v;
-        k->cap = cap;
-    }
+    k->v = fhir_arena_grow(a, k->v, k->n, &k->cap, sizeof(*k->v));
     k->v[k->n].param = param;
     k->v[k->n].sys = sys;
     k->v[k->n].code = code;
@@ -188,9 +180,9 @@ insert_row(store_env *env, int64_t rid, const fhir_row *r, int64_t sys,
 }
 
 /* Adds +1 / -1 for keys only in `now` / only in `before` to the pending
- * counts (kind as store__count_add) of type code `tcode`. */
+ * counts of `kind` of type code `tcode`. */
 static void
-count_diff(store_env *env, int kind, int tcode, struct keys *before,
+count_diff(store_env *env, store__cnt kind, int tcode, struct keys *before,
            struct keys *now)
 {
     size_t i = 0, j = 0;
@@ -213,8 +205,9 @@ count_diff(store_env *env, int kind, int tcode, struct keys *before,
             continue;
         }
         k = d < 0 ? &before->v[i++] : &now->v[j++];
-        store__count_add(env, kind, tcode, k->param, kind == 0 ? k->sys : 0,
-                         kind <= 1 ? k->code : NULL, d);
+        store__count_add(env, kind, tcode, k->param,
+                         kind == STORE_CNT_TOKEN ? k->sys : 0,
+                         kind == STORE_CNT_PARAM ? NULL : k->code, d);
     }
 }
 
@@ -289,15 +282,15 @@ store__rows_write(store_env *env, int64_t rid, int type, const fhir_rows *rows,
             keys_add(&new_ref, a, r->param, 0, r->code);
         }
     }
-    count_diff(env, 0, tcode, &old_tok, &new_tok);
-    count_diff(env, 1, tcode, &old_ref, &new_ref);
-    count_diff(env, 2, tcode, &old_par, &new_par);
+    count_diff(env, STORE_CNT_TOKEN, tcode, &old_tok, &new_tok);
+    count_diff(env, STORE_CNT_REF, tcode, &old_ref, &new_ref);
+    count_diff(env, STORE_CNT_PARAM, tcode, &old_par, &new_par);
     if (hot_note(env, rid, type, live_delta != -1, &old_tok, &old_ref, &new_tok,
                  &new_ref, &new_par, rows, a) != 0) {
         goto done;
     }
     if (live_delta != 0) {
-        store__count_add(env, 3, tcode, 0, 0, NULL, live_delta);
+        store__count_add(env, STORE_CNT_TYPE, tcode, 0, 0, NULL, live_delta);
     }
     rc = 0;
 done:

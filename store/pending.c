@@ -20,7 +20,7 @@
 /* ---- a small open-addressing hash of string-ish keys --------------------- */
 
 typedef struct pend_cnt {
-    int kind; /* 0 token, 1 reference, 2 parameter, 3 type */
+    store__cnt kind;
     int tcode, param;
     int64_t sys;
     char *code; /* NULL for parameter and type counts */
@@ -45,28 +45,17 @@ struct store__pending {
 };
 
 static uint64_t
-hash_bytes(uint64_t h, const void *p, size_t n)
+cnt_hash(store__cnt kind, int tcode, int param, int64_t sys, const char *code)
 {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static uint64_t
-cnt_hash(int kind, int tcode, int param, int64_t sys, const char *code)
-{
-    uint64_t h = 1469598103934665603ULL;
-    int f[3] = {kind, tcode, param};
-    h = hash_bytes(h, f, sizeof(f));
-    h = hash_bytes(h, &sys, sizeof(sys));
-    return code ? hash_bytes(h, code, strlen(code)) : h;
+    uint64_t h = FHIR_HASH_SEED;
+    int f[3] = {(int)kind, tcode, param};
+    h = fhir_hash(h, f, sizeof(f));
+    h = fhir_hash(h, &sys, sizeof(sys));
+    return code ? fhir_hash(h, code, strlen(code)) : h;
 }
 
 static int
-cnt_same(const pend_cnt *c, int kind, int tcode, int param, int64_t sys,
+cnt_same(const pend_cnt *c, store__cnt kind, int tcode, int param, int64_t sys,
          const char *code)
 {
     return c->kind == kind && c->tcode == tcode && c->param == param &&
@@ -106,7 +95,7 @@ cnt_hash_at(const void *v, size_t i)
 static uint64_t
 sys_hash(const char *uri)
 {
-    return hash_bytes(1469598103934665603ULL, uri, strlen(uri));
+    return fhir_hash(FHIR_HASH_SEED, uri, strlen(uri));
 }
 
 static uint64_t
@@ -148,8 +137,8 @@ store__pending_free(store_env *env)
 /* ---- counts ------------------------------------------------------------ */
 
 void
-store__count_add(store_env *env, int kind, int tcode, int param, int64_t sys,
-                 const char *code, int64_t delta)
+store__count_add(store_env *env, store__cnt kind, int tcode, int param,
+                 int64_t sys, const char *code, int64_t delta)
 {
     store__pending *p = pending(env);
     if (p->ncnt * 2 + 2 > p->ncslot) {
@@ -189,8 +178,10 @@ counts_clear(store__pending *p)
 int
 store__counts_flush(store_env *env, fhir_err *err)
 {
-    static const enum store_stmt which[] = {ST_CNT_TOKEN, ST_CNT_REF,
-                                            ST_CNT_PARAM, ST_CNT_TYPE};
+    static const enum store_stmt which[] = {[STORE_CNT_TOKEN] = ST_CNT_TOKEN,
+                                            [STORE_CNT_REF] = ST_CNT_REF,
+                                            [STORE_CNT_PARAM] = ST_CNT_PARAM,
+                                            [STORE_CNT_TYPE] = ST_CNT_TYPE};
     store__pending *p = env->pending;
     int rc = 0;
     for (size_t i = 0; p != NULL && i < p->ncnt && rc == 0; i++) {
@@ -205,13 +196,13 @@ store__counts_flush(store_env *env, fhir_err *err)
         }
         int k = 1;
         sqlite3_bind_int(st, k++, c->tcode);
-        if (c->kind != 3) {
+        if (c->kind != STORE_CNT_TYPE) {
             sqlite3_bind_int(st, k++, c->param);
         }
-        if (c->kind == 0) {
+        if (c->kind == STORE_CNT_TOKEN) {
             sqlite3_bind_int64(st, k++, c->sys);
         }
-        if (c->kind <= 1) {
+        if (c->kind == STORE_CNT_TOKEN || c->kind == STORE_CNT_REF) {
             sqlite3_bind_text(st, k++, c->code, -1, SQLITE_STATIC);
         }
         sqlite3_bind_int64(st, k, c->delta);
@@ -256,8 +247,15 @@ store__sys_put(store_env *env, const char *uri, int64_t id, int pending_tx)
         p->capsys = p->capsys ? p->capsys * 2 : 32;
         p->sys = fhir_xrealloc(p->sys, p->capsys * sizeof(*p->sys));
     }
+    if ((p->nsys + 1) * 2 + 2 > p->nsslot) {
+        rehash(&p->sslot, &p->nsslot, p->nsys, sys_hash_at, p->sys);
+    }
     p->sys[p->nsys++] = (sys_ent){fhir_xstrdup(uri), id, pending_tx};
-    rehash(&p->sslot, &p->nsslot, p->nsys, sys_hash_at, p->sys);
+    size_t s = (size_t)sys_hash(uri) & (p->nsslot - 1);
+    while (p->sslot[s] != 0) {
+        s = (s + 1) & (p->nsslot - 1);
+    }
+    p->sslot[s] = p->nsys;
 }
 
 void

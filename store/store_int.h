@@ -146,11 +146,16 @@ int store__rows_write(store_env *env, int64_t rid, int type,
                       const fhir_rows *rows, int live_delta, int had_rows,
                       fhir_err *err);
 /* pending.c: count deltas summed in memory until store__counts_flush()
- * writes them (kind 0 token, 1 reference, 2 parameter, 3 type); token
- * system numbers cached (store__sys_put with pending 1 for one created
- * by the open transaction); store__pending_end() after a commit (1) or
- * rollback (0). All under the writer lock. */
-void store__count_add(store_env *env, int kind, int tcode, int param,
+ * writes them; token system numbers cached (store__sys_put with pending
+ * 1 for one created by the open transaction); store__pending_end() after
+ * a commit (1) or rollback (0). All under the writer lock. */
+typedef enum store__cnt {
+    STORE_CNT_TOKEN, /* cnt_token: (param, sys, code) */
+    STORE_CNT_REF,   /* cnt_ref: (param, ref) */
+    STORE_CNT_PARAM, /* cnt_param: param */
+    STORE_CNT_TYPE   /* cnt_type */
+} store__cnt;
+void store__count_add(store_env *env, store__cnt kind, int tcode, int param,
                       int64_t sys, const char *code, int64_t delta);
 int store__counts_flush(store_env *env, fhir_err *err);
 int store__sys_get(store_env *env, const char *uri, int64_t *id);

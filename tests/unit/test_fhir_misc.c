@@ -359,6 +359,31 @@ fhir_arena__debug_mode_allocations_do_not_overlap(void **state)
     restore_arena_debug(saved);
 }
 
+/* fhir_arena_grow keeps the items and doubles the capacity when full. */
+static void
+fhir_arena__grow_keeps_items(void **state)
+{
+    (void)state;
+    fhir_arena *a = fhir_arena_new();
+    int *v = NULL;
+    size_t n = 0, cap = 0;
+    for (int i = 0; i < 1000; i++) {
+        int *before = v;
+        size_t old = cap;
+        v = fhir_arena_grow(a, v, n, &cap, sizeof(*v));
+        assert_true(n < cap);
+        if (n < old) {
+            assert_ptr_equal(v, before); /* room left: the same array */
+        }
+        v[n++] = i;
+    }
+    assert_int_equal(cap, 1024);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(v[i], i);
+    }
+    fhir_arena_free(a);
+}
+
 static void
 fhir_arena__large_block_keeps_chunk_usable(void **state)
 {
@@ -1342,6 +1367,7 @@ main(void)
         cmocka_unit_test(fhir_arena__many_allocations_do_not_overlap),
         cmocka_unit_test(fhir_arena__debug_mode_allocations_do_not_overlap),
         cmocka_unit_test(fhir_arena__large_block_keeps_chunk_usable),
+        cmocka_unit_test(fhir_arena__grow_keeps_items),
         cmocka_unit_test(fhir_arena__zero_size_allocations_are_distinct),
         cmocka_unit_test(fhir_arena__strdup_and_strndup_copy),
         cmocka_unit_test(fhir_arena__printf_formats),

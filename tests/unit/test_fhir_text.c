@@ -1041,6 +1041,17 @@ fhir_base64__rfc4648_vectors(void **state)
     }
 }
 
+/* FNV-1a 64 reference values ("" and "a", "foobar"). */
+static void
+fhir_hash__fnv1a_vectors(void **state)
+{
+    (void)state;
+    assert_true(fhir_hash(FHIR_HASH_SEED, "", 0) == 0xcbf29ce484222325ull);
+    assert_true(fhir_hash(FHIR_HASH_SEED, "a", 1) == 0xaf63dc4c8601ec8cull);
+    assert_true(fhir_hash(FHIR_HASH_SEED, "foobar", 6) ==
+                0x85944171f73967e8ull);
+}
+
 static void
 fhir_base64__invalid(void **state)
 {
@@ -1120,6 +1131,7 @@ main(void)
         cmocka_unit_test(fhir_ref__reuse_after_valid),
         cmocka_unit_test(fhir_base64__rfc4648_vectors),
         cmocka_unit_test(fhir_base64__invalid),
+        cmocka_unit_test(fhir_hash__fnv1a_vectors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
