@@ -37,7 +37,7 @@ PROFILES_SRC = profiles/profiles.c
 SEARCH_SRC   = search/query.c search/registry.c search/index.c search/plan.c search/hot.c \
                search/match.c search/include.c search/compartment.c
 STORE_SRC    = store/store.c store/history.c store/index.c store/query.c \
-               store/hot.c store/pending.c store/checkpoint.c
+               store/hot.c store/pending.c store/checkpoint.c store/group.c
 SERVER_SRC   = server/config.c server/server.c server/http.c server/rest.c \
                server/capability.c server/load.c server/index.c \
                server/search.c server/bundle.c server/include.c \

@@ -61,10 +61,10 @@ run(void *arg)
         pthread_mutex_unlock(&c->mu);
         /* Readers on old snapshots may keep part of the WAL; the next
          * commit past the limit asks again. */
-        pthread_mutex_lock(&c->env->wlock);
+        store__wlock(c->env);
         (void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                         NULL, NULL);
-        pthread_mutex_unlock(&c->env->wlock);
+        store__wunlock(c->env);
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);

@@ -425,6 +425,31 @@ store__hot_discard(store_env *env)
 }
 
 void
+store__hot_mark(store_env *env, size_t mark[2])
+{
+    mark[0] = env->hot->npending;
+    mark[1] = env->hot->npsys;
+}
+
+void
+store__hot_undo(store_env *env, const size_t mark[2])
+{
+    store__hot *h = env->hot;
+    for (size_t i = mark[0]; i < h->npending; i++) {
+        change_free(&h->pending[i]);
+    }
+    for (size_t i = mark[1]; i < h->npsys; i++) {
+        free(h->psys[i].uri);
+    }
+    if (mark[0] < h->npending) {
+        h->npending = mark[0];
+    }
+    if (mark[1] < h->npsys) {
+        h->npsys = mark[1];
+    }
+}
+
+void
 store__hot_free(store_env *env)
 {
     store__hot *h = env->hot;
@@ -823,7 +848,7 @@ store_hot_prepare(store_env *env, const store_hot_need *need, size_t n,
         return 0;
     }
     int rc = 0;
-    pthread_mutex_lock(&env->wlock);
+    store__wlock(env);
     pthread_rwlock_wrlock(&h->lock);
     if (!h->built && !h->disabled) {
         rc = build_core(env, h, err);
@@ -850,7 +875,7 @@ store_hot_prepare(store_env *env, const store_hot_need *need, size_t n,
         hot_reset(h); /* all or nothing; the next search tries again */
     }
     pthread_rwlock_unlock(&h->lock);
-    pthread_mutex_unlock(&env->wlock);
+    store__wunlock(env);
     return rc;
 }
 

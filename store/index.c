@@ -307,7 +307,7 @@ writer_exec(store_env *env, const char *sql, const char *v1, const char *v2,
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    pthread_mutex_lock(&env->wlock);
+    store__wlock(env);
     int s = sqlite3_prepare_v2(env->w.db, sql, -1, &st, NULL);
     if (s == SQLITE_OK) {
         if (v1 != NULL) {
@@ -332,7 +332,7 @@ writer_exec(store_env *env, const char *sql, const char *v1, const char *v2,
         store__fail(err, env->w.db, s, "settings");
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&env->wlock);
+    store__wunlock(env);
     return rc;
 }
 

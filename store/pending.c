@@ -30,7 +30,7 @@ typedef struct pend_cnt {
 typedef struct sys_ent {
     char *uri;
     int64_t id;
-    int pending; /* created by the open transaction */
+    int pending; /* 0, or the group member (1..) that created it */
 } sys_ent;
 
 struct store__pending {
@@ -250,12 +250,39 @@ store__sys_put(store_env *env, const char *uri, int64_t id, int pending_tx)
     if ((p->nsys + 1) * 2 + 2 > p->nsslot) {
         rehash(&p->sslot, &p->nsslot, p->nsys, sys_hash_at, p->sys);
     }
-    p->sys[p->nsys++] = (sys_ent){fhir_xstrdup(uri), id, pending_tx};
+    /* A new system is tagged with the group member that created it, so
+     * that member's rollback forgets it and no other's. */
+    int tag = pending_tx ? (env->g_members > 0 ? env->g_members : 1) : 0;
+    p->sys[p->nsys++] = (sys_ent){fhir_xstrdup(uri), id, tag};
     size_t s = (size_t)sys_hash(uri) & (p->nsslot - 1);
     while (p->sslot[s] != 0) {
         s = (s + 1) & (p->nsslot - 1);
     }
     p->sslot[s] = p->nsys;
+}
+
+/* Drops the cached systems created by member `seq` of the open group
+ * (0: by any member), or keeps them all as committed. */
+static void
+sys_settle(store__pending *p, int seq, int committed)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < p->nsys; i++) {
+        int mine =
+            p->sys[i].pending != 0 && (seq == 0 || p->sys[i].pending == seq);
+        if (mine && !committed) {
+            free(p->sys[i].uri);
+            continue;
+        }
+        if (committed) {
+            p->sys[i].pending = 0;
+        }
+        p->sys[w++] = p->sys[i];
+    }
+    if (w != p->nsys) {
+        p->nsys = w;
+        rehash(&p->sslot, &p->nsslot, p->nsys, sys_hash_at, p->sys);
+    }
 }
 
 void
@@ -266,17 +293,16 @@ store__pending_end(store_env *env, int committed)
         return;
     }
     counts_clear(p);
-    size_t w = 0;
-    for (size_t i = 0; i < p->nsys; i++) {
-        if (p->sys[i].pending && !committed) {
-            free(p->sys[i].uri);
-            continue;
-        }
-        p->sys[i].pending = 0;
-        p->sys[w++] = p->sys[i];
+    sys_settle(p, 0, committed);
+}
+
+void
+store__pending_undo(store_env *env, int seq)
+{
+    store__pending *p = env->pending;
+    if (p == NULL) {
+        return;
     }
-    if (w != p->nsys) {
-        p->nsys = w;
-        rehash(&p->sslot, &p->nsslot, p->nsys, sys_hash_at, p->sys);
-    }
+    counts_clear(p);
+    sys_settle(p, seq, 0);
 }

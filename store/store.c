@@ -78,6 +78,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_CNT_TYPE] = "INSERT INTO cnt_type(type, n) VALUES (?1, ?2) "
                     "ON CONFLICT(type) DO UPDATE SET n = n + ?2",
     [ST_COMMIT] = "COMMIT",
+    [ST_SAVEPOINT] = "SAVEPOINT member",
+    [ST_RELEASE] = "RELEASE member",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO member",
     [ST_REPLAY_GET] = "SELECT digest, response FROM replay "
                       "WHERE key = ?1 AND at_us >= ?2",
     [ST_REPLAY_PUT] = "INSERT OR REPLACE INTO replay(key, digest, at_us, "
@@ -401,6 +404,7 @@ store_env_open(store_env **out, const store_opts *opts, fhir_err *err)
     env->opts = *opts;
     env->path = fhir_xstrdup(opts->path);
     pthread_mutex_init(&env->wlock, NULL);
+    store__group_init(env);
     store__hot_init(env);
     if ((size_t)fhir_type_count() >
         sizeof(env->type_code) / sizeof(env->type_code[0])) {
@@ -436,6 +440,7 @@ store_env_close(store_env *env)
     store__conn_close(&env->w);
     store__hot_free(env);
     store__pending_free(env);
+    store__group_free(env);
     pthread_mutex_destroy(&env->wlock);
     free(env->path);
     free(env);
@@ -446,10 +451,10 @@ store_env_is_empty(store_env *env)
 {
     int64_t n = 0;
     fhir_err err = FHIR_ERR_INIT;
-    pthread_mutex_lock(&env->wlock);
+    store__wlock(env);
     int rc =
         query_int(env->w.db, "SELECT EXISTS(SELECT 1 FROM resource)", &n, &err);
-    pthread_mutex_unlock(&env->wlock);
+    store__wunlock(env);
     return rc == 0 && n == 0;
 }
 
@@ -458,7 +463,7 @@ store_env_check(store_env *env, fhir_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    pthread_mutex_lock(&env->wlock);
+    store__wlock(env);
     if (sqlite3_prepare_v2(env->w.db, "PRAGMA integrity_check", -1, &st,
                            NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
@@ -471,7 +476,7 @@ store_env_check(store_env *env, fhir_err *err)
         rc = 0;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&env->wlock);
+    store__wunlock(env);
     return rc;
 }
 
@@ -576,98 +581,6 @@ store_read(store_res *out, store_db *db, int type, const char *id,
 }
 
 /* ---- writes --------------------------------------------------------- */
-
-/* Rolls back the writer's open transaction, if any. */
-static void
-rollback_open(store_env *env)
-{
-    if (!sqlite3_get_autocommit(env->w.db)) {
-        sqlite3_exec(env->w.db, "ROLLBACK", NULL, NULL, NULL);
-    }
-}
-
-int
-store_tx_begin(store_tx **out, store_env *env, fhir_err *err)
-{
-    *out = NULL;
-    pthread_mutex_lock(&env->wlock);
-    sqlite3_stmt *st = store__stmt(&env->w, ST_BEGIN, err);
-    if (st == NULL) {
-        pthread_mutex_unlock(&env->wlock);
-        return -1;
-    }
-    int rc = sqlite3_step(st);
-    store__done(st);
-    if (rc != SQLITE_DONE) {
-        store__fail(err, env->w.db, rc, "begin");
-        pthread_mutex_unlock(&env->wlock);
-        return -1;
-    }
-    /* Another process (a maintenance run) may have written since our
-     * last transaction: lastUpdated must stay unique and increasing. */
-    st = store__stmt(&env->w, ST_LAST_TIME, err);
-    if (st == NULL || sqlite3_step(st) != SQLITE_ROW) {
-        store__fail(err, env->w.db, sqlite3_errcode(env->w.db), "begin");
-        store__done(st);
-        rollback_open(env);
-        pthread_mutex_unlock(&env->wlock);
-        return -1;
-    }
-    int64_t last = sqlite3_column_int64(st, 0);
-    store__done(st);
-    if (last > env->last_us) {
-        env->last_us = last;
-    }
-    store_tx *tx = fhir_xcalloc(1, sizeof(*tx));
-    tx->env = env;
-    tx->view.env = env;
-    tx->view.c = &env->w;
-    tx->view.view = 1;
-    *out = tx;
-    return 0;
-}
-
-int
-store_tx_commit(store_tx *tx, fhir_err *err)
-{
-    store_env *env = tx->env;
-    int rc = -1;
-    sqlite3_stmt *st = store__counts_flush(env, err) == 0
-                           ? store__stmt(&env->w, ST_COMMIT, err)
-                           : NULL;
-    if (st != NULL) {
-        int s = sqlite3_step(st);
-        store__done(st);
-        if (s == SQLITE_DONE) {
-            rc = 0;
-        } else {
-            store__fail(err, env->w.db, s, "commit");
-        }
-    }
-    if (rc != 0) {
-        rollback_open(env);
-        store__hot_discard(env);
-    } else {
-        store__hot_apply(env); /* durable now: searches may see it */
-    }
-    store__pending_end(env, rc == 0);
-    pthread_mutex_unlock(&env->wlock);
-    free(tx);
-    return rc;
-}
-
-void
-store_tx_rollback(store_tx *tx)
-{
-    if (tx == NULL) {
-        return;
-    }
-    rollback_open(tx->env);
-    store__hot_discard(tx->env);
-    store__pending_end(tx->env, 0);
-    pthread_mutex_unlock(&tx->env->wlock);
-    free(tx);
-}
 
 int
 store_tx_read(store_res *out, store_tx *tx, int type, const char *id,

@@ -44,6 +44,7 @@
 #include "store/store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 
 #define STORE_SCHEMA_VERSION 5
@@ -78,6 +79,9 @@ enum store_stmt {
     ST_CNT_PARAM,
     ST_CNT_TYPE,
     ST_COMMIT,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST_REPLAY_GET,
     ST_REPLAY_PUT,
     ST_REPLAY_PRUNE,
@@ -100,6 +104,7 @@ typedef struct store__key {
 typedef struct store__hot store__hot;
 typedef struct store__pending store__pending;
 typedef struct store__ckpt store__ckpt;
+typedef struct store__gwait store__gwait;
 
 struct store_env {
     store__hot *hot;
@@ -110,7 +115,16 @@ struct store_env {
     pthread_mutex_t wlock; /* serialises write transactions */
     store_conn w;          /* the writer connection */
     int64_t last_us;       /* last hid written (guarded by wlock) */
-    int type_code[16];     /* served type index -> rtype.code */
+    /* group commit (group.c), guarded by wlock unless noted */
+    int g_open;              /* the writer holds a group's open transaction */
+    int g_members;           /* members so far in the open group */
+    int64_t g_start_us;      /* when the open group began (monotonic) */
+    atomic_int g_queued;     /* members waiting for wlock in tx_begin */
+    pthread_mutex_t g_mu;    /* guards g_waiters and their fields */
+    pthread_cond_t g_cv;     /* signalled when a group ends */
+    store__gwait *g_waiters; /* finished members waiting for the COMMIT */
+    int64_t g_commits;       /* groups committed (tests, diagnostics) */
+    int type_code[16];       /* served type index -> rtype.code */
     int ntypes;
 };
 
@@ -123,7 +137,9 @@ struct store_db {
 
 struct store_tx {
     store_env *env;
-    store_db view; /* store_tx_db() */
+    store_db view;  /* store_tx_db() */
+    int seq;        /* 1 for the member that began the group, then 2.. */
+    size_t mark[2]; /* hot.c's pending notes before this member */
 };
 
 /* Opens a connection with the server's pragmas. */
@@ -161,6 +177,9 @@ int store__counts_flush(store_env *env, fhir_err *err);
 int store__sys_get(store_env *env, const char *uri, int64_t *id);
 void store__sys_put(store_env *env, const char *uri, int64_t id, int pending);
 void store__pending_end(store_env *env, int committed);
+/* Forgets what member `seq` of the open group left pending (its rollback
+ * to its savepoint). */
+void store__pending_undo(store_env *env, int seq);
 void store__pending_free(store_env *env);
 /* checkpoint.c: starts the thread that checkpoints the WAL when commits
  * have grown it (else SQLite's automatic checkpoints stay on); stop
@@ -182,6 +201,16 @@ void store__hot_note(store_env *env, int64_t rid, int type, int live,
 void store__hot_note_sys(store_env *env, int64_t id, const char *uri);
 void store__hot_apply(store_env *env);
 void store__hot_discard(store_env *env);
+/* The pending notes so far, and forgetting those made after a mark (a
+ * group member's rollback to its savepoint). */
+void store__hot_mark(store_env *env, size_t mark[2]);
+void store__hot_undo(store_env *env, const size_t mark[2]);
+/* group.c: takes the writer lock for work outside a transaction (settings,
+ * checkpoints, loading the hot index), first committing the open group. */
+void store__wlock(store_env *env);
+void store__wunlock(store_env *env);
+void store__group_init(store_env *env);
+void store__group_free(store_env *env);
 /* Drops every set (before a reindex). */
 void store__hot_invalidate(store_env *env);
 

@@ -8,6 +8,7 @@
  * their filters, and what a reader on another thread sees.
  */
 #include "store/store.h"
+#include "store/store_int.h" /* group commit counters */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -1378,6 +1379,185 @@ store_history__callback_stops(void **state)
     hist_list_clear(&l);
 }
 
+/* ---- group commit ------------------------------------------------------ */
+
+/* One member of a group: a Task with one token row of system `sys`,
+ * committed or rolled back. */
+struct member {
+    store_env *env;
+    int type;
+    const char *id, *sys;
+    int commit;
+    int rc;
+};
+
+static int
+member_put(store_tx *tx, int type, const char *id, const char *sys,
+           fhir_err *err)
+{
+    fhir_row row;
+    fhir_rows rows;
+    store_put_result r;
+    cJSON *t = task_new("requested");
+    store_put in = {type, id, t, 0, 1, STORE_METHOD_POST, &rows};
+
+    memset(&row, 0, sizeof(row));
+    row.kind = FHIR_ROW_TOKEN;
+    row.param = 7;
+    row.sys = sys;
+    row.code = "c";
+    rows.rows = &row;
+    rows.n = rows.cap = 1;
+    int rc = store_tx_put(&r, tx, &in, err);
+    if (rc == 0) {
+        free(r.body);
+    }
+    cJSON_Delete(t);
+    return rc;
+}
+
+static void *
+member_main(void *p)
+{
+    struct member *m = p;
+    store_tx *tx = NULL;
+    fhir_err err = FHIR_ERR_INIT;
+
+    m->rc = store_tx_begin(&tx, m->env, &err);
+    if (m->rc == 0) {
+        m->rc = member_put(tx, m->type, m->id, m->sys, &err);
+    }
+    if (m->rc == 0 && m->commit) {
+        m->rc = store_tx_commit(tx, &err);
+    } else if (tx != NULL) {
+        store_tx_rollback(tx);
+    }
+    return NULL;
+}
+
+/* The rows of system `uri` in idx_token whose sysdict entry names it. */
+static int64_t
+sys_rows(struct fixture *f, const char *uri)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM idx_token t JOIN sysdict s ON s.id = t.sys "
+             "WHERE s.uri = '%s'",
+             uri);
+    return db_int(f->path, sql);
+}
+
+/* Writers queued behind an open transaction join it: one COMMIT for all;
+ * the member that rolls back loses only its own writes (rows, new token
+ * system), and the cache of token systems forgets only its system. */
+static void
+group__queued_writers_share_one_commit(void **state)
+{
+    struct fixture *f = *state;
+    store_tx *tx = NULL;
+    fhir_err err = FHIR_ERR_INIT;
+    struct member m[2] = {
+        {f->env, f->task, "gA", "http://sys/rolled-back", 0, -1},
+        {f->env, f->task, "gB", "http://sys/kept", 1, -1}};
+    pthread_t th[2];
+
+    assert_int_equal(store_tx_begin(&tx, f->env, &err), 0);
+    assert_int_equal(member_put(tx, f->task, "g0", "http://sys/first", &err),
+                     0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, member_main, &m[i]), 0);
+    }
+    for (int i = 0; i < 2000 && atomic_load(&f->env->g_queued) < 2; i++) {
+        usleep(1000);
+    }
+    assert_int_equal(atomic_load(&f->env->g_queued), 2);
+    int64_t commits = f->env->g_commits;
+    assert_int_equal(store_tx_commit(tx, &err), 0); /* waits for the group */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    }
+    assert_int_equal(m[0].rc, 0); /* its put worked; it rolled back */
+    assert_int_equal(m[1].rc, 0);
+    assert_int_equal(f->env->g_commits, commits + 1);
+
+    store_res res;
+    assert_int_equal(store_read(&res, f->db, f->task, "g0", 0, &err), 0);
+    store_res_clear(&res);
+    assert_int_equal(store_read(&res, f->db, f->task, "gB", 0, &err), 0);
+    store_res_clear(&res);
+    assert_not_found(f->db, f->task, "gA", 0);
+    assert_int_equal(sys_rows(f, "http://sys/first"), 1);
+    assert_int_equal(sys_rows(f, "http://sys/kept"), 1);
+    assert_int_equal(sys_rows(f, "http://sys/rolled-back"), 0);
+
+    /* The rolled back system is created anew, the kept one reused. */
+    assert_int_equal(store_tx_begin(&tx, f->env, &err), 0);
+    assert_int_equal(
+        member_put(tx, f->task, "gC", "http://sys/rolled-back", &err), 0);
+    assert_int_equal(member_put(tx, f->task, "gD", "http://sys/kept", &err), 0);
+    assert_int_equal(store_tx_commit(tx, &err), 0);
+    assert_int_equal(sys_rows(f, "http://sys/rolled-back"), 1);
+    assert_int_equal(sys_rows(f, "http://sys/kept"), 2);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM sysdict WHERE uri "
+                                     "LIKE 'http://sys/%'"),
+                     3);
+}
+
+/* Many concurrent writers: every acknowledged write is there, fewer
+ * commits than writes. */
+struct many {
+    store_env *env;
+    int type;
+    int base;
+    int ok;
+};
+
+static void *
+many_main(void *p)
+{
+    struct many *m = p;
+    for (int i = 0; i < 50; i++) {
+        char id[32];
+        store_tx *tx = NULL;
+        fhir_err err = FHIR_ERR_INIT;
+        snprintf(id, sizeof(id), "m%d-%d", m->base, i);
+        if (store_tx_begin(&tx, m->env, &err) != 0) {
+            continue;
+        }
+        if (member_put(tx, m->type, id, "http://sys/many", &err) != 0) {
+            store_tx_rollback(tx);
+        } else if (store_tx_commit(tx, &err) == 0) {
+            m->ok++;
+        }
+    }
+    return NULL;
+}
+
+static void
+group__concurrent_writers_all_durable(void **state)
+{
+    struct fixture *f = *state;
+    struct many m[8];
+    pthread_t th[8];
+    int64_t commits = f->env->g_commits;
+
+    for (int i = 0; i < 8; i++) {
+        m[i] = (struct many){f->env, f->task, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, many_main, &m[i]), 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        ok += m[i].ok;
+    }
+    assert_int_equal(ok, 400);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM resource"), 400);
+    assert_int_equal(sys_rows(f, "http://sys/many"), 400);
+    assert_int_equal(db_int(f->path, "SELECT sum(n) FROM cnt_token"), 400);
+    assert_true(f->env->g_commits - commits <= 400);
+}
+
 /* ---- readers on other threads ---------------------------------------- */
 
 struct reader {
@@ -1530,6 +1710,8 @@ main(void)
         T(store_history__paging_with_before),
         T(store_history__unknown_instance_is_not_found),
         T(store_history__callback_stops),
+        T(group__queued_writers_share_one_commit),
+        T(group__concurrent_writers_all_durable),
         T(store_db__other_thread_reads_committed),
         T(store_db__uncommitted_is_invisible),
         T(store_db__reader_keeps_old_version_during_update),
