@@ -92,7 +92,8 @@ group_end(store_env *env, int ok, fhir_err *err)
         /* SQLite rolled it back on an error of an earlier statement. */
         fhir_err_set(&lost, FHIR_ISSUE_TRANSIENT,
                      "the write transaction was rolled back by the database");
-    } else if (ok && step_done(env, ST_COMMIT, "commit", &lost) == 0) {
+    } else if (ok && store__counts_flush(env, &lost) == 0 &&
+               step_done(env, ST_COMMIT, "commit", &lost) == 0) {
         rc = 0;
     } else {
         if (ok == 0 && lost.issue == FHIR_ISSUE_NONE) {
@@ -236,6 +237,7 @@ store_tx_begin(store_tx **out, store_env *env, fhir_err *err)
     tx->view.view = 1;
     tx->seq = ++env->g_members;
     store__hot_mark(env, tx->mark);
+    store__pending_member(env, tx->seq);
     *out = tx;
     return 0;
 }
@@ -264,14 +266,15 @@ int
 store_tx_commit(store_tx *tx, fhir_err *err)
 {
     store_env *env = tx->env;
-    int rc = store__counts_flush(env, err);
-    if (rc == 0 && tx->seq > 1) {
+    int rc = 0;
+    if (tx->seq > 1) {
         rc = step_done(env, ST_RELEASE, "commit", err);
     }
     if (rc != 0) {
         member_undo(tx);
         (void)member_leave(env, 0, NULL);
     } else {
+        store__pending_member(env, 0); /* its deltas belong to the group */
         rc = member_leave(env, 1, err);
     }
     free(tx);

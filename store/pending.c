@@ -7,9 +7,12 @@
  * (status=completed, the performer types). Summing the deltas per key and
  * writing them once, just before COMMIT (or before the transaction's own
  * queries read the counts), does the same work in a few hundred
- * statements. Token systems are few and looked up for every token row, so
- * their numbers are kept in memory; those created by the open
- * transaction are forgotten if it rolls back.
+ * statements; with group commit, once per group. A group member that
+ * rolls back to its savepoint takes its own deltas back through an undo
+ * log (and puts back what its flushes wrote, which the rollback undoes). Token
+ * systems are few and looked up for every token row, so their numbers are kept
+ * in memory; those created by the open transaction are forgotten if it rolls
+ * back.
  */
 #include "store/store.h"
 #include "store/store_int.h"
@@ -42,7 +45,29 @@ struct store__pending {
     size_t nsys, capsys;
     size_t *sslot;
     size_t nsslot;
+    /* While a group member other than the first runs: what undoing it
+     * must add back to cnt[].delta (its own deltas negated, the deltas
+     * its flushes wrote, which its ROLLBACK TO unwrites). */
+    int logging;
+    struct undo {
+        size_t i;
+        int64_t delta;
+    } * log;
+    size_t nlog, caplog;
 };
+
+static void
+log_add(store__pending *p, size_t i, int64_t delta)
+{
+    if (!p->logging || delta == 0) {
+        return;
+    }
+    if (p->nlog == p->caplog) {
+        p->caplog = p->caplog ? p->caplog * 2 : 64;
+        p->log = fhir_xrealloc(p->log, p->caplog * sizeof(*p->log));
+    }
+    p->log[p->nlog++] = (struct undo){i, delta};
+}
 
 static uint64_t
 cnt_hash(store__cnt kind, int tcode, int param, int64_t sys, const char *code)
@@ -130,6 +155,7 @@ store__pending_free(store_env *env)
     free(p->cslot);
     free(p->sys);
     free(p->sslot);
+    free(p->log);
     free(p);
     env->pending = NULL;
 }
@@ -150,6 +176,7 @@ store__count_add(store_env *env, store__cnt kind, int tcode, int param,
         pend_cnt *c = &p->cnt[p->cslot[s] - 1];
         if (cnt_same(c, kind, tcode, param, sys, code)) {
             c->delta += delta;
+            log_add(p, p->cslot[s] - 1, -delta);
             return;
         }
         s = (s + 1) & (p->ncslot - 1);
@@ -161,6 +188,7 @@ store__count_add(store_env *env, store__cnt kind, int tcode, int param,
     p->cnt[p->ncnt] = (pend_cnt){
         kind, tcode, param, sys, code ? fhir_xstrdup(code) : NULL, delta};
     p->cslot[s] = ++p->ncnt;
+    log_add(p, p->ncnt - 1, -delta);
 }
 
 static void
@@ -184,8 +212,10 @@ store__counts_flush(store_env *env, fhir_err *err)
                                             [STORE_CNT_TYPE] = ST_CNT_TYPE};
     store__pending *p = env->pending;
     int rc = 0;
+    /* Entries stay (with delta 0) until the group ends: a member's undo
+     * log points at them. */
     for (size_t i = 0; p != NULL && i < p->ncnt && rc == 0; i++) {
-        const pend_cnt *c = &p->cnt[i];
+        pend_cnt *c = &p->cnt[i];
         if (c->delta == 0) {
             continue;
         }
@@ -210,10 +240,10 @@ store__counts_flush(store_env *env, fhir_err *err)
         store__done(st);
         if (s != SQLITE_DONE) {
             rc = store__fail(err, env->w.db, s, "counts");
+            break;
         }
-    }
-    if (p != NULL) {
-        counts_clear(p);
+        log_add(p, i, c->delta);
+        c->delta = 0;
     }
     return rc;
 }
@@ -293,7 +323,17 @@ store__pending_end(store_env *env, int committed)
         return;
     }
     counts_clear(p);
+    p->nlog = 0;
+    p->logging = 0;
     sys_settle(p, 0, committed);
+}
+
+void
+store__pending_member(store_env *env, int seq)
+{
+    store__pending *p = pending(env);
+    p->nlog = 0;
+    p->logging = seq > 1;
 }
 
 void
@@ -303,6 +343,10 @@ store__pending_undo(store_env *env, int seq)
     if (p == NULL) {
         return;
     }
-    counts_clear(p);
+    while (p->nlog > 0) {
+        const struct undo *u = &p->log[--p->nlog];
+        p->cnt[u->i].delta += u->delta;
+    }
+    p->logging = 0;
     sys_settle(p, seq, 0);
 }

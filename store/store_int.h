@@ -177,8 +177,10 @@ int store__counts_flush(store_env *env, fhir_err *err);
 int store__sys_get(store_env *env, const char *uri, int64_t *id);
 void store__sys_put(store_env *env, const char *uri, int64_t id, int pending);
 void store__pending_end(store_env *env, int committed);
-/* Forgets what member `seq` of the open group left pending (its rollback
- * to its savepoint). */
+/* A group member begins (seq 1: the first, which needs no undo), or
+ * rolls back to its savepoint: its count deltas and token systems are
+ * forgotten, the other members' kept. */
+void store__pending_member(store_env *env, int seq);
 void store__pending_undo(store_env *env, int seq);
 void store__pending_free(store_env *env);
 /* checkpoint.c: starts the thread that checkpoints the WAL when commits
