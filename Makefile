@@ -61,7 +61,10 @@ HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
              tests/http/test_http_process
 TEST_SUPPORT = tests/http/harness.c
 TEST_BINS  = $(UNIT_TESTS:%=$(BUILD)/%) $(HTTP_TESTS:%=$(BUILD)/%)
-BENCH_BIN  = $(BUILD)/bench/loadgen $(BUILD)/bench/gen $(BUILD)/bench/ingest
+BENCH_BIN  = $(BUILD)/bench/loadgen $(BUILD)/bench/gen $(BUILD)/bench/ingest \
+             $(LIMIT_BIN) $(BUILD)/bench/search_sql
+LIMIT_BIN  = $(BUILD)/bench/limit_sql $(BUILD)/bench/limit_http \
+             $(BUILD)/bench/loadgen
 BENCH_UTIL = $(BUILD)/obj/bench/bench_util.o
 CLINIC     = $(BUILD)/obj/bench/clinic.o
 BENCH_TASKS ?= 100000
@@ -76,7 +79,7 @@ PUBLIC_HEADERS = fhir/fhir.h profiles/profiles.h search/search.h \
 .SECONDARY:
 
 .PHONY: all deps run test check check-asan check-valgrind check-headers \
-        crash-test bench bench-ingest format format-check lint clean help
+        crash-test bench bench-limits bench-ingest format format-check lint clean help
 all: $(SERVER)
 
 help:
@@ -88,11 +91,15 @@ help:
 	@echo "make check-valgrind run the suite under valgrind memcheck"
 	@echo "make crash-test kill -9 under a write load, restart, check; CRASH_CYCLES"
 	@echo "                (default 50), CRASH_DURABILITY=normal"
-	@echo "make bench      creates/s, reads/s, peak RSS, transaction ingest, then"
-	@echo "                search latency on BENCH_TASKS generated Tasks (default 100000)"
+	@echo "make bench      server figures next to limits measured in the same run"
+	@echo "                (raw SQLite, CivetWeb, best-order SQL): creates/s, reads/s,"
+	@echo "                updates/s, ingest, search p50/p99 on BENCH_TASKS Tasks"
+	@echo "                (default 100000), peak RSS, disk; one table + JSON"
+	@echo "make bench-limits  the limits alone (raw SQLite, CivetWeb)"
 	@echo "make bench-ingest  transaction Bundles vs single POSTs, resources/s"
 	@echo "make format | format-check | lint | check-headers | clean"
 	@echo "knobs: PORT DB BUILD SANITIZE OPT CRASH_CYCLES CRASH_DURABILITY"
+	@echo "       BENCH_TASKS BENCH_SECONDS BENCH_CONNS BENCH_DURABILITY"
 
 # ---- rules ------------------------------------------------------------
 deps:
@@ -146,6 +153,19 @@ $(BUILD)/bench/gen: $(BUILD)/obj/bench/gen.o $(CLINIC) $(BENCH_UTIL) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/bench/limit_sql: $(BUILD)/obj/bench/limit_sql.o $(CLINIC) $(BENCH_UTIL) \
+                          $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/limit_http: $(BUILD)/obj/bench/limit_http.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/search_sql: $(BUILD)/obj/bench/search_sql.o $(BENCH_UTIL)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 run: deps $(SERVER)
 	@mkdir -p $(dir $(DB))
 	$(SERVER) --port $(PORT) --db $(DB) --load examples/clinic.json
@@ -180,12 +200,16 @@ check-headers:
 	  echo '#include "'$$h'"' | $(CC) $(CPPFLAGS) $(CFLAGS) -x c -c - -o /dev/null; \
 	done; echo "headers ok"
 
+# The summary table and JSON: bench/run.sh (phases limits, server,
+# ingest, search); bench-limits runs the limits alone (about a minute).
 bench: deps $(SERVER) $(BENCH_BIN)
 	@mkdir -p bench/results
-	bench/run.sh $(abspath $(SERVER)) $(abspath $(BUILD)/bench/loadgen)
-	bench/ingest.sh $(abspath $(SERVER)) $(abspath $(BUILD)/bench/ingest)
-	BENCH_TASKS=$(BENCH_TASKS) bench/search.sh $(abspath $(SERVER)) \
-	  $(abspath $(BUILD)/bench/loadgen) $(abspath $(BUILD)/bench/gen) \
+	BENCH_TASKS=$(BENCH_TASKS) bench/run.sh $(abspath $(SERVER)) \
+	  $(abspath $(BUILD)/bench)
+
+bench-limits: deps $(LIMIT_BIN)
+	@mkdir -p bench/results
+	BENCH_PHASES=limits bench/run.sh $(abspath $(SERVER)) \
 	  $(abspath $(BUILD)/bench)
 
 bench-ingest: deps $(SERVER) $(BUILD)/bench/ingest

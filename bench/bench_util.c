@@ -2,6 +2,7 @@
  * bench_util.h, shared by the benchmark programs. */
 #include "bench/bench_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -85,4 +86,38 @@ bench_grab_id(const char *body, char *out, size_t cap)
     memcpy(out, p, n);
     out[n] = '\0';
     return 0;
+}
+
+static const char *statuses[] = {"requested", "ready", "in-progress", "on-hold",
+                                 "completed"};
+static const char *codes[] = {"awaiting-callback", "fax-failed",
+                              "awaiting-review", "specimen-pending",
+                              "awaiting-courier"};
+static const char *roles[] = {"224535009", "309343006", "224608005"};
+
+void
+bench_task_body(char *out, size_t cap, unsigned i)
+{
+    snprintf(
+        out, cap,
+        "{\"resourceType\":\"Task\",\"identifier\":[{\"system\":"
+        "\"http://clinic.example.org/task\",\"value\":\"BENCH-%u\"}],"
+        "\"status\":\"%s\",\"businessStatus\":{\"coding\":[{\"system\":"
+        "\"http://clinic.example.org/CodeSystem/task-business-status\","
+        "\"code\":\"%s\"}],\"text\":\"%s\"},\"intent\":\"order\","
+        "\"priority\":\"routine\",\"description\":\"Call the patient back "
+        "about the results of the lipid panel drawn on Monday; confirm the "
+        "fasting state and the follow-up appointment.\",\"focus\":{"
+        "\"reference\":\"ServiceRequest/sr-%u\"},\"for\":{\"reference\":"
+        "\"Patient/pat-%u\"},\"authoredOn\":\"2026-11-21T08:35:00Z\","
+        "\"lastModified\":\"2026-11-21T08:35:00Z\",\"requester\":{"
+        "\"reference\":\"Practitioner/dr-smith\"},\"performerType\":[{"
+        "\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"%s\","
+        "\"display\":\"Registered nurse\"}]}],\"owner\":{\"reference\":"
+        "\"Practitioner/prac-%u\"},\"note\":[{\"text\":\"Patient prefers "
+        "calls after 5pm. Leave a voicemail if there is no answer; do not "
+        "discuss results on voicemail.\"}],\"restriction\":{\"period\":{"
+        "\"end\":\"2026-11-28T17:00:00Z\"}}}",
+        i, statuses[i % 5], codes[i % 5], codes[i % 5], i % 5000, i % 20000,
+        roles[i % 3], i % 500);
 }

@@ -1,7 +1,8 @@
 /* bench/bench_util.h - pieces the benchmark programs share (loadgen.c,
- * ingest.c, gen.c): a monotonic clock, latency percentiles, and a libcurl
- * write callback that keeps the head of a response and counts the entries
- * of a Bundle of any size as it streams past. No libcurl or server code
+ * ingest.c, gen.c, limit_sql.c, ...): a monotonic clock, latency
+ * percentiles, a libcurl write callback that keeps the head of a response
+ * and counts the entries of a Bundle of any size as it streams past, and
+ * the Task body the create workload posts. No libcurl or server code
  * here, so every bench program can link it.
  */
 #ifndef BENCH_UTIL_H
@@ -37,5 +38,9 @@ size_t bench_resp_sink(char *p, size_t size, size_t n, void *ud);
 /* Copies the first "id":"..." of body into out; -1 when there is none or
  * it does not fit. */
 int bench_grab_id(const char *body, char *out, size_t cap);
+
+/* Writes Task body number i (about 1.5 KB, no id) into out: the body the
+ * create workload POSTs and the raw SQLite limit inserts. */
+void bench_task_body(char *out, size_t cap, unsigned i);
 
 #endif

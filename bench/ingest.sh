@@ -16,7 +16,9 @@
 # (1 / its resources/s) at most 1/5 of a single POST's, i.e. POST
 # resources/s / transaction resources/s <= 0.2 (1 client; 4 clients
 # shown too). Prints one table; also appends it to
-# bench/results/history.txt.
+# bench/results/history.txt, and each run's line to $BENCH_ROWS for
+# bench/summary.sh. The server runs with --durability $BENCH_DURABILITY
+# (default full).
 set -euo pipefail
 server=$1 ingest=$2
 entries=${BENCH_ENTRIES:-1000}
@@ -46,6 +48,7 @@ run() {
   local name=$1 mode=$2 clients=$3 secs=$4 port= out stored rss
   rm -f "$dir/ingest.db" "$dir/ingest.db-wal" "$dir/ingest.db-shm"
   "$server" --port 0 --db "$dir/ingest.db" --quiet --max-body "$max_body" \
+    --durability "$(durability)" \
     --max-bundle-entries "$max_entries" 2>"$dir/server.log" &
   pid=$!
   port=$(server_port "$dir/server.log" "$pid")
@@ -58,6 +61,7 @@ run() {
   stored=$(sqlite3 "$dir/ingest.db" "SELECT count(*) FROM resource" 2>/dev/null || echo "?")
   stop_server
   echo "name=$name $out stored=$stored rss_kb=${rss:-0}" >>"$dir/rows"
+  emit "ingest_$name" "$out stored=$stored rss_kb=${rss:-0}"
 }
 
 : >"$dir/rows"

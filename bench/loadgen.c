@@ -5,12 +5,22 @@
  * on a 2-core machine), for a bounded time, and prints one line of
  * results: requests per second and latency percentiles. Loopback only.
  *
- *   loadgen --url http://127.0.0.1:PORT/fhir --mode create|read|urls
+ *   loadgen --url http://127.0.0.1:PORT/fhir --mode create|read|update|urls
  *           [--conns 32] [--seconds 10] [--seed 1000] [--file URLS]
- *           [--timeout 120] [--warmup 0] [--header "Name: value"]
+ *           [--ids IDS] [--timeout 120] [--warmup 0]
+ *           [--header "Name: value"]
  *
  * create: POSTs realistic Task bodies (about 1.5 KB each).
- * read:   first creates --seed Tasks (untimed), then GETs them at random.
+ * read:   first creates --seed Tasks (untimed), then GETs them at random;
+ *         with --ids, GETs the Task ids of that file (one a line) instead,
+ *         creating none (so two servers can be given the same reads).
+ * update: conditional updates: PUTs Task bodies to the ids of --ids with
+ *         If-Match: W/"n", n the version last seen (1 at first: the ids
+ *         are of Tasks just created). Each connection updates its own
+ *         share of the ids in turn, so no two race and every If-Match
+ *         should hold; a 412 is counted apart (precond_failed) and the
+ *         connection reads that Task (untimed, not counted) to learn its
+ *         version. Latencies and req/s are of the 200s.
  * urls:   GETs the paths of --file, one "label<TAB>path" a line (path
  *         relative to --url). Lines with the same label are one group;
  *         each group is timed on its own for --seconds, the connections
@@ -22,9 +32,9 @@
  *         than --timeout seconds is an error.
  *
  * --header adds a request header to the GETs of read and urls (search.sh
- * sends "Prefer: handling=strict"). Any answer but 201 (create) or 200 is
- * an error; the results count errors, the timeouts among them and the
- * first unexpected HTTP status (bad_status, 0 if none).
+ * sends "Prefer: handling=strict"). Any answer but 201 (create), 200, or
+ * 412 (update) is an error; the results count errors, the timeouts among them
+ * and the first unexpected HTTP status (bad_status, 0 if none).
  */
 #include "bench/bench_util.h"
 
@@ -32,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_CONNS 256
 #define MAX_SAMPLES 4000000
@@ -41,10 +52,15 @@ struct conn {
     CURL *easy;
     struct curl_slist *hdrs;     /* POST: Content-Type */
     struct curl_slist *get_hdrs; /* GET: --header, or NULL */
+    struct curl_slist *put_hdrs; /* update: Content-Type, If-Match */
     char url[1024];
-    char body[2048];
+    char body[2200];
     double t0;
     bench_resp resp;
+    int index;  /* update: which connection (its share of the ids) */
+    int cur;    /* update: the id in flight */
+    int resync; /* update: the request in flight is a GET after a 412 */
+    long etag;  /* version in the answer's ETag, 0 if none */
 };
 
 /* What one timed run does and what it measured. */
@@ -53,52 +69,69 @@ struct run {
     int mode; /* MODE_* */
     int conns;
     double seconds;
-    char (*ids)[40]; /* read: the ids created */
+    char (*ids)[40]; /* read, update: the Task ids */
     int nids;
-    char **paths; /* urls: this group's paths */
+    long *version; /* update: per id, the version last seen */
+    int *turn;     /* update: per connection, its next id */
+    char **paths;  /* urls: this group's paths */
     int npaths;
     unsigned counter, rnd, next;
     /* results */
     long nlat, errors, entries, ntotal;
-    long timeouts, bad_status;
+    long timeouts, bad_status, precond;
     long long total_lo, total_hi;
     double elapsed;
 };
 
-enum { MODE_CREATE, MODE_READ, MODE_URLS };
+enum { MODE_CREATE, MODE_READ, MODE_URLS, MODE_UPDATE };
 
-static const char *statuses[] = {"requested", "ready", "in-progress", "on-hold",
-                                 "completed"};
-static const char *codes[] = {"awaiting-callback", "fax-failed",
-                              "awaiting-review", "specimen-pending",
-                              "awaiting-courier"};
-static const char *roles[] = {"224535009", "309343006", "224608005"};
-
-static void
-task_body(char *out, size_t cap, unsigned i)
+/* CURLOPT_HEADERFUNCTION: notes the version of an ETag W/"n". */
+static size_t
+head_sink(char *p, size_t size, size_t n, void *ud)
 {
-    snprintf(
-        out, cap,
-        "{\"resourceType\":\"Task\",\"identifier\":[{\"system\":"
-        "\"http://clinic.example.org/task\",\"value\":\"BENCH-%u\"}],"
-        "\"status\":\"%s\",\"businessStatus\":{\"coding\":[{\"system\":"
-        "\"http://clinic.example.org/CodeSystem/task-business-status\","
-        "\"code\":\"%s\"}],\"text\":\"%s\"},\"intent\":\"order\","
-        "\"priority\":\"routine\",\"description\":\"Call the patient back "
-        "about the results of the lipid panel drawn on Monday; confirm the "
-        "fasting state and the follow-up appointment.\",\"focus\":{"
-        "\"reference\":\"ServiceRequest/sr-%u\"},\"for\":{\"reference\":"
-        "\"Patient/pat-%u\"},\"authoredOn\":\"2026-11-21T08:35:00Z\","
-        "\"lastModified\":\"2026-11-21T08:35:00Z\",\"requester\":{"
-        "\"reference\":\"Practitioner/dr-smith\"},\"performerType\":[{"
-        "\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"%s\","
-        "\"display\":\"Registered nurse\"}]}],\"owner\":{\"reference\":"
-        "\"Practitioner/prac-%u\"},\"note\":[{\"text\":\"Patient prefers "
-        "calls after 5pm. Leave a voicemail if there is no answer; do not "
-        "discuss results on voicemail.\"}],\"restriction\":{\"period\":{"
-        "\"end\":\"2026-11-28T17:00:00Z\"}}}",
-        i, statuses[i % 5], codes[i % 5], codes[i % 5], i % 5000, i % 20000,
-        roles[i % 3], i % 500);
+    struct conn *c = ud;
+    size_t len = size * n;
+    if (len > 10 && strncasecmp(p, "ETag:", 5) == 0) {
+        const char *q = memchr(p, '"', len);
+        if (q != NULL) {
+            c->etag = strtol(q + 1, NULL, 10);
+        }
+    }
+    return len;
+}
+
+/* Arms an update of c's next id (or, after a 412, a read of it). */
+static void
+arm_update(struct run *r, struct conn *c)
+{
+    char ifm[64];
+    if (!c->resync) {
+        /* ids index, index + conns, ... are this connection's */
+        int mine = (r->nids - c->index + r->conns - 1) / r->conns;
+        c->cur = c->index + r->conns * (r->turn[c->index]++ % mine);
+    }
+    snprintf(c->url, sizeof(c->url), "%s/Task/%s", r->base, r->ids[c->cur]);
+    if (c->resync) {
+        curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
+        return;
+    }
+    /* The create body with the id the URL names (R4 http.html#update):
+     * its head replaced by one that carries the id. */
+    static const char head[] = "{\"resourceType\":\"Task\",";
+    size_t h = sizeof(head) - 1;
+    int n = snprintf(c->body, sizeof(c->body), "%s\"id\":\"%s\",", head,
+                     r->ids[c->cur]);
+    bench_task_body(c->body + n, sizeof(c->body) - (size_t)n, r->counter++);
+    memmove(c->body + n, c->body + n + h, strlen(c->body + n + h) + 1);
+    snprintf(ifm, sizeof(ifm), "If-Match: W/\"%ld\"", r->version[c->cur]);
+    curl_slist_free_all(c->put_hdrs);
+    c->put_hdrs =
+        curl_slist_append(NULL, "Content-Type: application/fhir+json");
+    c->put_hdrs = curl_slist_append(c->put_hdrs, ifm);
+    curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, "PUT");
+    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->put_hdrs);
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
 }
 
 /* (Re)arms connection c with its next request. */
@@ -106,7 +139,11 @@ static void
 arm(struct run *r, CURLM *multi, struct conn *c)
 {
     bench_resp_reset(&c->resp);
-    if (r->mode == MODE_READ) {
+    c->etag = 0;
+    curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, NULL);
+    if (r->mode == MODE_UPDATE) {
+        arm_update(r, c);
+    } else if (r->mode == MODE_READ) {
         r->rnd = r->rnd * 1103515245u + 12345u;
         snprintf(c->url, sizeof(c->url), "%s/Task/%s", r->base,
                  r->ids[(r->rnd >> 8) % (unsigned)r->nids]);
@@ -119,7 +156,7 @@ arm(struct run *r, CURLM *multi, struct conn *c)
         curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->get_hdrs);
     } else {
         snprintf(c->url, sizeof(c->url), "%s/Task", r->base);
-        task_body(c->body, sizeof(c->body), r->counter++);
+        bench_task_body(c->body, sizeof(c->body), r->counter++);
         curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->hdrs);
         curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
     }
@@ -135,7 +172,7 @@ run_timed(struct run *r, CURLM *multi, struct conn *cs, double *lat)
 {
     long expect = r->mode == MODE_CREATE ? 201 : 200;
     r->nlat = r->errors = r->entries = r->ntotal = 0;
-    r->timeouts = r->bad_status = 0;
+    r->timeouts = r->bad_status = r->precond = 0;
     double start = bench_now(), end = start + r->seconds;
     for (int i = 0; i < r->conns; i++) {
         arm(r, multi, &cs[i]);
@@ -155,7 +192,15 @@ run_timed(struct run *r, CURLM *multi, struct conn *cs, double *lat)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
             curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
             double t = bench_now();
-            if (m->data.result != CURLE_OK || code != expect) {
+            if (r->mode == MODE_UPDATE && m->data.result == CURLE_OK &&
+                (code == 412 || c->resync)) {
+                /* Not an update done: learn the version, then go on. */
+                r->precond += !c->resync;
+                c->resync = code == 412;
+                if (code == 200 && c->etag > 0) {
+                    r->version[c->cur] = c->etag;
+                }
+            } else if (m->data.result != CURLE_OK || code != expect) {
                 r->errors++;
                 if (m->data.result == CURLE_OPERATION_TIMEDOUT) {
                     r->timeouts++;
@@ -169,6 +214,9 @@ run_timed(struct run *r, CURLM *multi, struct conn *cs, double *lat)
                 }
             } else if (r->nlat < MAX_SAMPLES) {
                 lat[r->nlat++] = (t - c->t0) * 1000.0;
+                if (r->mode == MODE_UPDATE && c->etag > 0) {
+                    r->version[c->cur] = c->etag;
+                }
                 r->entries += c->resp.entries;
                 const char *tot = strstr(c->resp.head, "\"total\":");
                 if (tot != NULL) {
@@ -234,10 +282,39 @@ read_urls(struct urls *u, const char *file)
     return u->n > 0 ? 0 : -1;
 }
 
+/* The ids of file, one a line, into a malloc'd *out. */
+static int
+read_ids(char (**out)[40], int *n, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    char line[256];
+    int cap = 0;
+    *out = NULL;
+    *n = 0;
+    if (f == NULL) {
+        perror(file);
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0' || strlen(line) >= sizeof((*out)[0])) {
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            *out = realloc(*out, sizeof(**out) * (size_t)cap);
+        }
+        memcpy((*out)[(*n)++], line, strlen(line) + 1);
+    }
+    fclose(f);
+    return *n > 0 ? 0 : -1;
+}
+
 int
 main(int argc, char **argv)
 {
     const char *base = NULL, *mode = "create", *file = NULL, *header = NULL;
+    const char *idfile = NULL;
     int conns = 32, seed = 1000;
     double seconds = 10;
     long timeout = 120;
@@ -261,25 +338,29 @@ main(int argc, char **argv)
             timeout = strtol(argv[i + 1], NULL, 10);
         } else if (strcmp(argv[i], "--header") == 0) {
             header = argv[i + 1];
+        } else if (strcmp(argv[i], "--ids") == 0) {
+            idfile = argv[i + 1];
         }
     }
     int kind = strcmp(mode, "read") == 0     ? MODE_READ
                : strcmp(mode, "urls") == 0   ? MODE_URLS
                : strcmp(mode, "create") == 0 ? MODE_CREATE
+               : strcmp(mode, "update") == 0 ? MODE_UPDATE
                                              : -1;
     if (base == NULL || kind < 0 || conns < 1 || conns > MAX_CONNS ||
         seconds <= 0 || seconds > 600 || seed < 1 || seed > 1000000 ||
         timeout < 1 || timeout > 3600 || warmup < 0 || warmup > 600 ||
         strncmp(base, "http://127.", 11) != 0 ||
-        (kind == MODE_URLS) != (file != NULL)) {
+        (kind == MODE_URLS) != (file != NULL) ||
+        (kind == MODE_UPDATE && idfile == NULL)) {
         fprintf(stderr, "usage: loadgen --url http://127.0.0.1:PORT/fhir "
-                        "--mode create|read|urls [--conns N<=256] "
+                        "--mode create|read|update|urls [--conns N<=256] "
                         "[--seconds S<=600] [--seed N] [--file URLS] "
-                        "[--timeout S] [--warmup S] "
+                        "[--ids IDS] [--timeout S] [--warmup S] "
                         "[--header \"Name: value\"]\n");
         return 2;
     }
-    int reading = kind == MODE_READ;
+    int reading = kind == MODE_READ && idfile == NULL;
     static struct urls u;
     if (kind == MODE_URLS && read_urls(&u, file) != 0) {
         fprintf(stderr, "loadgen: no paths in %s\n", file);
@@ -290,6 +371,14 @@ main(int argc, char **argv)
     /* Seed for reads: sequential creates on one connection, untimed. */
     char(*ids)[40] = NULL;
     int nids = 0;
+    if (idfile != NULL && read_ids(&ids, &nids, idfile) != 0) {
+        fprintf(stderr, "loadgen: no ids in %s\n", idfile);
+        return 2;
+    }
+    if (kind == MODE_UPDATE && nids < conns) {
+        fprintf(stderr, "loadgen: update needs an id per connection\n");
+        return 2;
+    }
     if (reading) {
         ids = calloc((size_t)seed, sizeof(*ids));
         struct conn c;
@@ -298,7 +387,7 @@ main(int argc, char **argv)
         c.hdrs = curl_slist_append(NULL, "Content-Type: application/fhir+json");
         snprintf(c.url, sizeof(c.url), "%s/Task", base);
         for (int i = 0; i < seed; i++) {
-            task_body(c.body, sizeof(c.body), (unsigned)i);
+            bench_task_body(c.body, sizeof(c.body), (unsigned)i);
             bench_resp_reset(&c.resp);
             curl_easy_setopt(c.easy, CURLOPT_URL, c.url);
             curl_easy_setopt(c.easy, CURLOPT_HTTPHEADER, c.hdrs);
@@ -334,6 +423,9 @@ main(int argc, char **argv)
         curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
         curl_easy_setopt(c->easy, CURLOPT_TCP_NODELAY, 1L);
         curl_easy_setopt(c->easy, CURLOPT_TIMEOUT, timeout);
+        curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, head_sink);
+        curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
+        c->index = i;
     }
     struct run r;
     memset(&r, 0, sizeof(r));
@@ -345,15 +437,22 @@ main(int argc, char **argv)
     r.nids = nids;
     r.counter = (unsigned)seed;
     r.rnd = 12345;
+    if (kind == MODE_UPDATE) {
+        r.version = malloc(sizeof(long) * (size_t)nids);
+        r.turn = calloc((size_t)conns, sizeof(int));
+        for (int i = 0; i < nids; i++) {
+            r.version[i] = 1;
+        }
+    }
     long errors = 0;
     if (kind != MODE_URLS) {
         run_timed(&r, multi, cs, lat);
         errors = r.errors;
         printf("mode=%s conns=%d requests=%ld errors=%ld timeouts=%ld "
-               "bad_status=%ld seconds=%.2f rps=%.0f p50_ms=%.2f "
-               "p99_ms=%.2f\n",
+               "bad_status=%ld precond_failed=%ld seconds=%.2f rps=%.0f "
+               "p50_ms=%.2f p99_ms=%.2f\n",
                mode, conns, r.nlat, r.errors, r.timeouts, r.bad_status,
-               r.elapsed, (double)r.nlat / r.elapsed,
+               r.precond, r.elapsed, (double)r.nlat / r.elapsed,
                bench_pct(lat, r.nlat, 0.5), bench_pct(lat, r.nlat, 0.99));
     } else {
         /* Untimed: one request per connection opens them all. */
@@ -416,12 +515,15 @@ main(int argc, char **argv)
     for (int i = 0; i < conns; i++) {
         curl_slist_free_all(cs[i].hdrs);
         curl_slist_free_all(cs[i].get_hdrs);
+        curl_slist_free_all(cs[i].put_hdrs);
         curl_easy_cleanup(cs[i].easy);
     }
     curl_multi_cleanup(multi);
     free(cs);
     free(lat);
     free(ids);
+    free(r.version);
+    free(r.turn);
     for (int i = 0; i < u.n; i++) {
         free(u.label[i]);
         free(u.path[i]);

@@ -1,33 +1,138 @@
 #!/usr/bin/env bash
-# bench/run.sh - the `make bench` workloads: Task creates/s and reads/s
-# over keep-alive HTTP with 32 concurrent loopback connections, and the
-# server's peak RSS. Bounded in time (BENCH_SECONDS per workload, default
-# 10). Prints one table; also appends it to bench/results/history.txt.
+# bench/run.sh - `make bench` (and `make bench-limits`): the server's
+# figures next to the machine's limits, measured in the same run, and one
+# summary table of the ratios (bench/summary.sh).
+#
+#   bench/run.sh SERVER BENCHDIR
+#
+# BENCHDIR holds the bench programs (loadgen, gen, ingest, limit_sql,
+# limit_http, search_sql) and the search bench's cached databases.
+# BENCH_PHASES picks what runs, in this order (default all; make
+# bench-limits: "limits"):
+#
+#   limits  raw SQLite (bench/limit_sql.c): the create workload's Task
+#           bodies with their index rows, 1 per transaction for
+#           BENCH_SECONDS, and 1000 per transaction (20,000 Tasks); the
+#           ingest bench's clinic resources 1000 per transaction (20,000).
+#   server  a fresh server: Task creates/s, then reads/s of 2,000 of the
+#           Tasks created, then conditional updates/s (PUT with If-Match)
+#           of 2,048 of them, each over BENCH_CONNS (32) keep-alive
+#           connections for BENCH_SECONDS (10); peak RSS; then, stopped
+#           and checkpointed, its disk and JSON bytes.
+#   limits  (again, HTTP) CivetWeb with the server's options
+#           (bench/limit_http.c) on the server's database (or the raw
+#           batch's, without the server phase): a fixed 1.5 KB body and
+#           one SQLite read by id, the same ids and connections as the
+#           server's reads; the fixed body with 1 client for 3 s (the
+#           round trip under every search's latency).
+#   ingest  bench/ingest.sh: transaction Bundles of 1000 entries.
+#   search  bench/search.sh at BENCH_TASKS Tasks (default 100000), its
+#           64-connection peak RSS, and bench/search_sql.c's best-order
+#           SQL for each query on the same file.
+#
+# Every write runs at BENCH_DURABILITY (full, the default, or normal): the
+# server's --durability and the raw SQLite synchronous setting. Each
+# program's result line goes to a rows file; bench/summary.sh turns it
+# into the table (stdout and bench/results/history.txt) and JSON
+# (bench/results/bench-<UTC time>.json and latest.json); the rows are kept
+# in bench/results/latest-rows.txt (`bench/summary.sh` reprints them). The detail
+# tables of ingest.sh and search.sh are printed as they finish.
 set -euo pipefail
-server=$1 loadgen=$2
-. "$(dirname "$0")/lib.sh"
+server=$1 bin=$2
+cd "$(dirname "$0")/.."
+. bench/lib.sh
 secs=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNS:-32}
+phases=${BENCH_PHASES:-limits server ingest search}
+dur=$(durability)
+mkdir -p bench/results
 dir=$(mktemp -d /tmp/fhir-bench-XXXXXX)
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+export BENCH_ROWS=$dir/rows
+: >"$BENCH_ROWS"
+pid=
+stop() {
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=
+}
+trap 'stop; rm -rf "$dir"' EXIT
+has() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
+# start PROGRAM ARGS...: runs it in the background; sets pid and url.
+start() {
+  "$@" 2>"$dir/server.log" &
+  pid=$!
+  local port
+  port=$(server_port "$dir/server.log" "$pid")
+  [ -n "$port" ] || { cat "$dir/server.log" >&2; exit 1; }
+  url="http://127.0.0.1:$port/fhir"
+}
+size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+lg() { "$bin/loadgen" --url "$url" --conns "$conns" --seconds "$secs" "$@" \
+  2>>"$dir/loadgen.err" || true; }
+ids() { sqlite3 "$1" "SELECT id FROM resource WHERE type = (SELECT code \
+  FROM rtype WHERE name = 'Task') ORDER BY $2 LIMIT $3" >"$4"; }
 
-"$server" --port 0 --db "$dir/bench.db" --quiet 2>"$dir/server.log" &
-pid=$!
-port=$(server_port "$dir/server.log" "$pid")
-[ -n "$port" ] || { cat "$dir/server.log"; exit 1; }
-url="http://127.0.0.1:$port/fhir"
+emit run "time=$(date -u +%Y%m%dT%H%M%SZ) cores=$(nproc) durability=$dur \
+seconds=$secs conns=$conns tasks=${BENCH_TASKS:-100000} \
+phases=$(echo "$phases" | tr ' ' ,)"
 
-create=$("$loadgen" --url "$url" --mode create --conns "$conns" --seconds "$secs")
-read=$("$loadgen" --url "$url" --mode read --conns "$conns" --seconds "$secs" --seed 2000)
-rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-tasks=$(sqlite3 "$dir/bench.db" "SELECT count(*) FROM resource" 2>/dev/null || echo "?")
-kill $pid; wait $pid 2>/dev/null || true
-dbsize=$(du -b "$dir/bench.db" | cut -f1)
+if has limits; then
+  echo "bench: raw SQLite limits ($dur)" >&2
+  raw() { "$bin/limit_sql" --durability "$dur" --seconds "$secs" "$@"; }
+  emit lim_sql1 "$(raw --db "$dir/raw1.db" --source tasks --batch 1)"
+  emit lim_sql1000 "$(raw --db "$dir/rawb.db" --source tasks --batch 1000 \
+    --count 20000)"
+  emit lim_clinic1000 "$(raw --db "$dir/rawc.db" --source clinic \
+    --batch 1000 --count 20000)"
+  rm -f "$dir"/raw1.db* "$dir"/rawc.db*
+fi
 
-{
-  echo "# fhir-server bench $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, ${secs}s per workload, $conns keep-alive connections"
-  printf '%-26s %12s %10s %10s %8s\n' workload "req/s" "p50 ms" "p99 ms" errors
-  printf '%-26s %12s %10s %10s %8s\n' "create Task (POST)" "$(field "$create" rps)" "$(field "$create" p50_ms)" "$(field "$create" p99_ms)" "$(field "$create" errors)"
-  printf '%-26s %12s %10s %10s %8s\n' "read Task (GET by id)" "$(field "$read" rps)" "$(field "$read" p50_ms)" "$(field "$read" p99_ms)" "$(field "$read" errors)"
-  echo "server peak RSS: $((rss_kb / 1024)) MiB; resources stored: $tasks; database: $((dbsize / 1024 / 1024)) MiB (before checkpoint of WAL)"
-} | tee -a bench/results/history.txt
+readdb=$dir/rawb.db
+if has server; then
+  echo "bench: server creates, reads, conditional updates" >&2
+  db=$dir/server.db
+  start "$server" --port 0 --db "$db" --quiet --durability "$dur"
+  emit srv_create "$(lg --mode create)"
+  ids "$db" "random()" 2000 "$dir/read.ids"
+  ids "$db" rid 2048 "$dir/update.ids"
+  emit srv_read "$(lg --mode read --ids "$dir/read.ids")"
+  emit srv_update "$(lg --mode update --ids "$dir/update.ids")"
+  emit srv_rss "rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)"
+  stop
+  # Disk once the WAL is folded in, against every version's JSON.
+  sqlite3 "$db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+  emit srv_disk "tasks=$(sqlite3 "$db" "SELECT count(*) FROM resource") \
+versions=$(sqlite3 "$db" "SELECT count(*) FROM history") \
+db_bytes=$(($(size "$db") + $(size "$db-wal"))) \
+json_bytes=$(sqlite3 "$db" "SELECT sum(length(body)) FROM history")"
+  readdb=$db
+elif has limits; then
+  ids "$readdb" "random()" 2000 "$dir/read.ids"
+fi
+
+if has limits; then
+  echo "bench: CivetWeb limits" >&2
+  start "$bin/limit_http" --db "$readdb"
+  printf 'fixed\tfixed-1.5k\n' >"$dir/fixed.urls"
+  emit lim_fixed "$(lg --mode urls --file "$dir/fixed.urls")"
+  # One client: the HTTP round trip under every search's latency.
+  emit lim_fixed1 "$("$bin/loadgen" --url "$url" --conns 1 --seconds 3 \
+    --mode urls --file "$dir/fixed.urls" || true)"
+  emit lim_read "$(lg --mode read --ids "$dir/read.ids")"
+  stop
+fi
+rm -f "$dir"/rawb.db* "$dir"/server.db*
+
+if has ingest; then
+  bench/ingest.sh "$server" "$bin/ingest"
+fi
+if has search; then
+  BENCH_TASKS=${BENCH_TASKS:-100000} bench/search.sh "$server" \
+    "$bin/loadgen" "$bin/gen" "$bin" "$bin/search_sql"
+fi
+if [ -s "$dir/loadgen.err" ]; then
+  head -5 "$dir/loadgen.err" >&2
+fi
+cp "$BENCH_ROWS" bench/results/latest-rows.txt
+bench/summary.sh bench/results/latest-rows.txt

@@ -5,7 +5,7 @@
 # then 16, against a generated clinic of BENCH_TASKS Tasks (default 100000;
 # the issues' targets are stated for 1000000).
 #
-#   bench/search.sh SERVER LOADGEN GEN CACHEDIR
+#   bench/search.sh SERVER LOADGEN GEN CACHEDIR [SEARCH_SQL]
 #
 # The database comes from bench/gen.c and is cached in CACHEDIR, keyed by
 # task count, seed (BENCH_SEED, default 1) and a hash of bench/gen.c and
@@ -19,10 +19,17 @@
 # today) is a 400, counted in the errors column, rather than a fast answer
 # to another question. Where gen wrote an "#expect" line for a query, each answer's
 # entries and total are checked against the data (WRONG otherwise).
+# Then, on the same server, 64 keep-alive connections for
+# BENCH_RSS_SECONDS (default 5) take every path of the file and reads of
+# Tasks in turn: the server's peak RSS (VmHWM, over the whole run) is
+# reported with 64 connections open. With SEARCH_SQL (bench/search_sql),
+# once the server is stopped, each query's best-order SQL is timed on the
+# same database file for the same BENCH_SEARCH_SECONDS.
 # Prints one table, plus load time, database size and stored JSON bytes;
-# also appends it to bench/results/history.txt.
+# also appends it to bench/results/history.txt, and every result line to
+# $BENCH_ROWS for bench/summary.sh.
 set -euo pipefail
-server=$1 loadgen=$2 gen=$3 cache=$4
+server=$1 loadgen=$2 gen=$3 cache=$4 search_sql=${5:-}
 tasks=${BENCH_TASKS:-100000}
 seed=${BENCH_SEED:-1}
 secs=${BENCH_SEARCH_SECONDS:-3}
@@ -118,26 +125,51 @@ while IFS= read -r label; do
       --header "Prefer: handling=strict" 2>"$dir/loadgen.err" || true)
     [ -n "$out" ] || out="requests=0 errors=1 timeouts=0 bad_status=0 label=$label"
     echo "clients=$c $out" >>"$dir/rows"
+    emit search "clients=$c $out"
     if [ "$(field "$out" errors)" != 0 ]; then
       bad=$(field "$out" bad_status)
       if [ "$(field "$out" timeouts)" = 0 ] && [ "${bad:-0}" != 0 ]; then
         diag=$(sed -n 's/.*"diagnostics":"\([^"]*\)".*/\1/p' "$dir/loadgen.err" | head -1)
         echo "$label: HTTP $bad: ${diag:-$(head -c 300 "$dir/loadgen.err")}" >>"$dir/notes"
         [ "$c" = 1 ] && echo "clients=16 skipped=errors label=$label" >>"$dir/rows"
+        [ "$c" = 1 ] && emit search "clients=16 skipped=errors label=$label"
         break
       fi
       stop_server
       start_server
       [ "$c" = 1 ] && echo "clients=16 skipped=timeout label=$label" >>"$dir/rows"
+      [ "$c" = 1 ] && emit search "clients=16 skipped=timeout label=$label"
       break
     fi
     if [ "$c" = 1 ] && awk -v a="$(field "$out" p50_ms)" -v s="$slow_ms" 'BEGIN { exit !(a > s) }'; then
       echo "clients=16 skipped=slow label=$label" >>"$dir/rows"
+      emit search "clients=16 skipped=slow label=$label"
       break
     fi
   done
 done <"$dir/labels"
+
+# 64 connections open at once, searching and reading: the peak RSS.
+conns64=${BENCH_RSS_CONNS:-64}
+{
+  grep -v '^#' "$cache/$key.urls" | cut -f2 | sed 's/^/mixed\t/'
+  ntask=$(field "$genline" tasks)
+  for i in $(seq 1 512); do
+    printf 'mixed\tTask/task-%07d\n' $((1 + (i * 7919) % ntask))
+  done
+} >"$dir/mixed.urls"
+mixed=$("$loadgen" --url "$url" --mode urls --file "$dir/mixed.urls" \
+  --conns "$conns64" --seconds "${BENCH_RSS_SECONDS:-5}" --timeout "$timeout" \
+  2>>"$dir/loadgen.err" || true)
+emit search_mixed "$mixed"
 stop_server
+emit search_rss "rss_kb=$rss_kb conns=$conns64 tasks=$(field "$genline" tasks)"
+emit search_gen "$genline"
+if [ -n "$search_sql" ]; then
+  "$search_sql" --db "$db" --urls "$cache/$key.urls" --seconds "$secs" \
+    --warmup "$warmup" >"$dir/sql" || true
+  while IFS= read -r line; do emit sql "$line"; done <"$dir/sql"
+fi
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
 {
@@ -180,5 +212,5 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
   echo "targets (p50/p99 ms): 5/25, _include and _revinclude 10/-, _has 50/- (p99 shown): $miss of $rows rows miss, $failed answer errors, $wrong WRONG (entries or total not what the data holds); 16 clients skipped when 1 client has p50 > $slow_ms ms, errors, or timed out after $timeout s"
   sed 's/^/  note: /' "$dir/notes"
   echo "load: $(field "$genline" resources) resources ($(field "$genline" tasks) Tasks, $(field "$genline" patients) Patients, $(field "$genline" servicerequests) ServiceRequests, $(field "$genline" practitioners) Practitioners) in $(field "$genline" load_s) s = $(field "$genline" rps) resources/s (srv_bulk, batch 10000)"
-  echo "database: $(mib "$dbb") ($dbb bytes); JSON stored: $(mib "$jb") ($jb bytes); disk/JSON ratio $(field "$genline" ratio) (target <= 3); server peak RSS $((rss_kb / 1024)) MiB"
+  echo "database: $(mib "$dbb") ($dbb bytes); JSON stored: $(mib "$jb") ($jb bytes); disk/JSON ratio $(field "$genline" ratio) (target <= 3); server peak RSS $((rss_kb / 1024)) MiB (with $conns64 connections reading and searching for the last ${BENCH_RSS_SECONDS:-5}s: $(field "$mixed" rps) req/s, $(field "$mixed" errors) errors)"
 } | tee -a bench/results/history.txt
