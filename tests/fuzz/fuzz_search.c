@@ -2,7 +2,8 @@
  * split and decoded (search/query.c), planned against the registry
  * (search/plan.c) and turned into every SQL text a search runs (page,
  * count, estimates, type count, snapshot, changed rows, chain and _has
- * checks), which must prepare and run on an empty store.
+ * checks, and those of _include / _revinclude, search/include.c), which
+ * must prepare and run on an empty store.
  *
  * Input: "Types?query", Types a comma list of served types ("" for a
  * system search over all of them); without a '?' led by such a list the
@@ -267,6 +268,47 @@ run_sql(search_plan *p)
     fhir_sql_clear(&q);
 }
 
+/* _include and _revinclude (server/search.c takes them out of the query
+ * before planning): their values name parameters and types, so they
+ * choose the SQL; it must still be constant fragments and run. */
+static void
+includes(srv_server *srv, const search_query *q)
+{
+    search_incl in[16];
+    size_t n = 0;
+    static const int64_t rids[] = {1, 2, 3};
+    static const char *const ids[] = {"a", "b"};
+    static const char *const refs[] = {"Task/a", FUZZ_BASE "/Patient/b"};
+    for (size_t i = 0; i < q->n; i++) {
+        fhir_err err = FHIR_ERR_INIT;
+        const char *name = q->params[i].name;
+        if ((strncmp(name, "_include", 8) == 0 ||
+             strncmp(name, "_revinclude", 11) == 0) &&
+            search_incl_parse(in, &n, 16, srv->search, name, q->params[i].value,
+                              &err) != 0 &&
+            err.issue != FHIR_ISSUE_INVALID &&
+            err.issue != FHIR_ISSUE_TOO_COSTLY) {
+            fuzz_fail("%s refused with issue %d", name, (int)err.issue);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        fhir_sql sql[3] = {FHIR_SQL_INIT, FHIR_SQL_INIT, FHIR_SQL_INIT};
+        int code = store_type_code(srv->env, in[i].from);
+        search_incl_refs_sql(&sql[0], &in[i], rids, 3);
+        search_incl_fetch_sql(&sql[1], code, ids, 2);
+        search_incl_rev_sql(&sql[2], &in[i], code, refs, 2, 10);
+        for (size_t k = 0; k < 3; k++) {
+            fhir_err err = FHIR_ERR_INIT;
+            check_text(&sql[k], "include");
+            if (store_query(db, &sql[k], ignore_row, NULL, &err) != 0) {
+                fuzz_fail("include SQL does not run (%s):\n%s", err.diag,
+                          sql[k].text.data);
+            }
+            fhir_sql_clear(&sql[k]);
+        }
+    }
+}
+
 /* Reads "Types?" into so; returns where the query starts. */
 static const char *
 read_types(search_opts *so, srv_server *srv, const char *s)
@@ -344,6 +386,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         goto done;
     }
+    includes(srv, &q);
     uint64_t seed = names_hash(&q);
     so.strict = (int)(seed & 1);
     if (search_plan_new(&p, srv->search, &q, &so, a, &err) != 0) {
