@@ -28,7 +28,7 @@ endif
 
 # ---- Debian packages --------------------------------------------------
 DEB_PKGS = gcc make pkg-config libcivetweb-dev libcjson-dev libsqlite3-dev \
-           libcurl4-openssl-dev libcmocka-dev sqlite3
+           libcurl4-openssl-dev libcmocka-dev sqlite3 clang
 
 # ---- sources ----------------------------------------------------------
 FHIR_SRC     = fhir/err.c fhir/mem.c fhir/json.c fhir/types.c fhir/time.c \
@@ -72,6 +72,16 @@ CRASH_BIN  = $(BUILD)/tests/crash/crash
 CRASH_CYCLES ?= 50
 CRASH_DURABILITY ?=
 
+# Fuzz targets (tests/fuzz/fuzz_<name>.c). Each is built twice: with clang
+# and libFuzzer under `make fuzz` (in $(FUZZ_BUILD)), and with $(CC) and
+# tests/fuzz/replay.c so that `make test` replays tests/fuzz/corpus/<name>/.
+FUZZ_TARGETS = date ref resource patch search bundle
+FUZZ_SUPPORT = tests/fuzz/fuzz_util.c
+FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay_%)
+FUZZ_BUILD   = build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_RSS_MB  ?= 2048
+
 PUBLIC_HEADERS = fhir/fhir.h profiles/profiles.h search/search.h \
                  store/store.h server/server.h
 
@@ -79,7 +89,8 @@ PUBLIC_HEADERS = fhir/fhir.h profiles/profiles.h search/search.h \
 .SECONDARY:
 
 .PHONY: all deps run test check check-asan check-valgrind check-headers \
-        crash-test bench bench-limits bench-ingest format format-check lint clean help
+        crash-test fuzz fuzz-run bench bench-limits bench-ingest format \
+        format-check lint clean help
 all: $(SERVER)
 
 help:
@@ -91,6 +102,8 @@ help:
 	@echo "make check-valgrind run the suite under valgrind memcheck"
 	@echo "make crash-test kill -9 under a write load, restart, check; CRASH_CYCLES"
 	@echo "                (default 50), CRASH_DURABILITY=normal"
+	@echo "make fuzz       libFuzzer (clang, ASan+UBSan) on each target in turn for"
+	@echo "                FUZZ_SECONDS (default 60); new inputs go to $(FUZZ_BUILD)/corpus/"
 	@echo "make bench      server figures next to limits measured in the same run"
 	@echo "                (raw SQLite, CivetWeb, best-order SQL): creates/s, reads/s,"
 	@echo "                updates/s, ingest, search p50/p99 on BENCH_TASKS Tasks"
@@ -100,6 +113,7 @@ help:
 	@echo "make format | format-check | lint | check-headers | clean"
 	@echo "knobs: PORT DB BUILD SANITIZE OPT CRASH_CYCLES CRASH_DURABILITY"
 	@echo "       BENCH_TASKS BENCH_SECONDS BENCH_CONNS BENCH_DURABILITY"
+	@echo "       FUZZ_SECONDS FUZZ_RSS_MB"
 
 # ---- rules ------------------------------------------------------------
 deps:
@@ -135,6 +149,18 @@ $(BUILD)/tests/http/%: $(BUILD)/obj/tests/http/%.o \
                        $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
+
+$(BUILD)/tests/fuzz/replay_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o \
+                              $(BUILD)/obj/tests/fuzz/replay.o \
+                              $(FUZZ_SUPPORT:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Only under `make fuzz` (CC=clang, SANITIZE=fuzzer-no-link,...).
+$(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o \
+                            $(FUZZ_SUPPORT:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 $(CRASH_BIN): $(BUILD)/obj/tests/crash/crash.o
 	@mkdir -p $(dir $@)
@@ -173,11 +199,14 @@ run: deps $(SERVER)
 # Tests find the server binary and the repository through these.
 TEST_ENV = FHIR_TEST_SERVER=$(abspath $(SERVER)) FHIR_TEST_ROOT=$(CURDIR)
 
-test: deps $(SERVER) $(TEST_BINS)
+test: deps $(SERVER) $(TEST_BINS) $(FUZZ_REPLAY)
 	@set -e; for t in $(TEST_BINS); do \
 	  echo "== $$t"; $(TEST_ENV) $$t; done; \
 	echo "== $(BUILD)/tests/http/test_http_search (SQL only, --no-hot)"; \
 	FHIR_TEST_NO_HOT=1 $(TEST_ENV) $(BUILD)/tests/http/test_http_search; \
+	for t in $(FUZZ_TARGETS); do \
+	  echo "== $(BUILD)/tests/fuzz/replay_$$t tests/fuzz/corpus/$$t"; \
+	  $(TEST_ENV) $(BUILD)/tests/fuzz/replay_$$t tests/fuzz/corpus/$$t; done; \
 	echo "all tests passed"
 
 check: test
@@ -186,6 +215,27 @@ check: test
 crash-test: deps $(SERVER) $(CRASH_BIN)
 	CRASH_CYCLES=$(CRASH_CYCLES) CRASH_DURABILITY=$(CRASH_DURABILITY) \
 	  $(TEST_ENV) $(CRASH_BIN)
+
+# Not part of `make test`: each target for FUZZ_SECONDS, one at a time.
+# The committed corpus (tests/fuzz/corpus/<name>/) seeds the run and is
+# never written; new inputs go to $(FUZZ_BUILD)/corpus/<name>/ and crashes
+# to $(FUZZ_BUILD)/artifacts/<name>/ (copy one to the committed corpus as
+# regress-<what> once fixed).
+fuzz: deps
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT="-O1 -g" \
+	  SANITIZE=fuzzer-no-link,address,undefined fuzz-run
+
+fuzz-run: $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/fuzz_%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/corpus/$$t $(BUILD)/artifacts/$$t; \
+	  case $$t in resource|patch|bundle) d=json;; *) d=$$t;; esac; \
+	  dict=; if [ -f tests/fuzz/dict/$$d.dict ]; then \
+	    dict=-dict=tests/fuzz/dict/$$d.dict; fi; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(TEST_ENV) $(BUILD)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=$(FUZZ_RSS_MB) -timeout=30 -print_final_stats=1 $$dict \
+	    -artifact_prefix=$(BUILD)/artifacts/$$t/ \
+	    $(BUILD)/corpus/$$t tests/fuzz/corpus/$$t; done
 
 check-asan:
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined OPT="-O1 -g" test
@@ -217,7 +267,8 @@ bench-ingest: deps $(SERVER) $(BUILD)/bench/ingest
 	bench/ingest.sh $(abspath $(SERVER)) $(abspath $(BUILD)/bench/ingest)
 
 FORMAT_FILES = $(LIB_SRC) $(MAIN_SRC) $(PUBLIC_HEADERS) \
-               $(wildcard */*_int.h tests/unit/*.c tests/http/*.c tests/http/*.h tests/crash/*.c bench/*.c bench/*.h)
+               $(wildcard */*_int.h tests/unit/*.c tests/http/*.c tests/http/*.h tests/crash/*.c bench/*.c bench/*.h \
+                          tests/fuzz/*.c tests/fuzz/*.h)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

@@ -23,6 +23,10 @@
 #define FHIR_DEFAULT_MAX_BODY (8u * 1024u * 1024u) /* request body bytes */
 #define FHIR_DEFAULT_MAX_DEPTH 64                  /* JSON nesting */
 #define FHIR_ID_MAX 64                             /* R4 id length */
+/* JSON nodes the `copy` operations of one JSON Patch may add in all:
+ * each copy can double the document, so without a cap a short patch
+ * asks for exponential memory. */
+#define FHIR_PATCH_MAX_COPY_NODES 65536
 
 /* ------------------------------------------------------------------ */
 /* Errors: one type, passed down explicitly (STYLE.md section 4).      */
@@ -398,6 +402,8 @@ void fhir_path_result_clear(fhir_path_result *r);
  *                     `test` failed, a FHIRPath selecting no element or
  *                     several where one is needed, a move into the moved
  *                     value's own child.
+ *   too-long (413)    JSON Patch `copy` operations adding more than
+ *                     FHIR_PATCH_MAX_COPY_NODES JSON nodes in all.
  * Neither checks the result against the resource's definition; the
  * caller validates the patched resource. Primitive extensions (the
  * `_name` twins of R4 json.html#primitive) are not kept in step. */

@@ -347,9 +347,22 @@ json_add(cJSON *root, const jstep *s, size_t i, cJSON *value, fhir_err *err)
     return 0;
 }
 
-/* Applies one checked operation to the working copy. */
+/* The number of JSON nodes of v, counting no further than `stop`. */
+static size_t
+node_count(const cJSON *v, size_t stop)
+{
+    size_t n = 1;
+    for (const cJSON *c = v->child; c != NULL && n <= stop; c = c->next) {
+        n += node_count(c, stop - n);
+    }
+    return n;
+}
+
+/* Applies one checked operation to the working copy; *copied counts the
+ * nodes copy operations added so far. */
 static int
-jstep_apply(cJSON *root, const jstep *s, size_t i, fhir_err *err)
+jstep_apply(cJSON *root, const jstep *s, size_t i, size_t *copied,
+            fhir_err *err)
 {
     const char *op = jop_names[s->op];
     cJSON *target = NULL;
@@ -362,6 +375,16 @@ jstep_apply(cJSON *root, const jstep *s, size_t i, fhir_err *err)
                            "from %.100s not found", s->from_text);
         }
         if (s->op == JOP_COPY) {
+            /* Each copy may double the document: a few dozen would ask
+             * for more memory than there is. */
+            size_t left = FHIR_PATCH_MAX_COPY_NODES - *copied;
+            size_t n = node_count(target, left);
+            if (n > left) {
+                return op_fail(err, FHIR_ISSUE_TOO_LONG, i, op,
+                               "copies would add more than %u JSON values",
+                               (unsigned)FHIR_PATCH_MAX_COPY_NODES);
+            }
+            *copied += n;
             return json_add(root, s, i, copy_value(target), err);
         }
         /* Section 4.4: a value cannot move into one of its children. */
@@ -422,7 +445,7 @@ fhir_patch_json(cJSON *doc, const cJSON *ops, fhir_err *err)
 {
     jstep *steps = NULL;
     cJSON *work = NULL;
-    size_t n = 0;
+    size_t n = 0, copied = 0;
     int rc = -1;
 
     assert(doc != NULL);
@@ -441,7 +464,7 @@ fhir_patch_json(cJSON *doc, const cJSON *ops, fhir_err *err)
     }
     work = copy_value(doc);
     for (size_t i = 0; i < n; i++) {
-        if (jstep_apply(work, &steps[i], i, err) != 0) {
+        if (jstep_apply(work, &steps[i], i, &copied, err) != 0) {
             goto done;
         }
     }

@@ -471,6 +471,45 @@ fhir_patch_json__all_or_nothing(void **state)
                400, "operation 2: unknown op");
 }
 
+/* n JSON Patch copies of the whole document into /a0, /a1, ... */
+static cJSON *
+copies_of_root(int n)
+{
+    fhir_buf ops = FHIR_BUF_INIT;
+    fhir_buf_putc(&ops, '[');
+    for (int i = 0; i < n; i++) {
+        fhir_buf_printf(&ops,
+                        "%s{\"op\":\"copy\",\"from\":\"\",\"path\":\"/a%d\"}",
+                        i ? "," : "", i);
+    }
+    fhir_buf_putc(&ops, ']');
+    cJSON *p = parse(ops.data);
+    fhir_buf_clear(&ops);
+    return p;
+}
+
+/* Found writing the patch fuzz target (tests/fuzz/corpus/patch/regress-
+ * copy-doubles-the-document): each copy of "" doubles the document, so 40 asked
+ * for 2^40 values and the out-of-memory abort took the server down. */
+static void
+fhir_patch_json__copies_are_capped(void **state)
+{
+    fhir_err err = FHIR_ERR_INIT;
+    cJSON *d = parse("{\"status\":\"draft\"}");
+    cJSON *p = copies_of_root(40);
+    (void)state;
+    assert_int_equal(fhir_patch_json(d, p, &err), -1);
+    assert_err(&err, 413, FHIR_ISSUE_TOO_LONG, "(copy): copies would add");
+    assert_json(d, "{\"status\":\"draft\"}");
+    cJSON_Delete(p);
+    /* Fifteen doublings stay under the cap. */
+    fhir_err_clear(&err);
+    p = copies_of_root(15);
+    assert_int_equal(fhir_patch_json(d, p, &err), 0);
+    cJSON_Delete(p);
+    cJSON_Delete(d);
+}
+
 static void
 fhir_patch_json__first_error_wins(void **state)
 {
@@ -1088,6 +1127,7 @@ main(void)
         cmocka_unit_test(fhir_patch_json__malformed_documents),
         cmocka_unit_test(fhir_patch_json__all_or_nothing),
         cmocka_unit_test(fhir_patch_json__first_error_wins),
+        cmocka_unit_test(fhir_patch_json__copies_are_capped),
         cmocka_unit_test_setup(fhir_patch_fp__add_note, stub_reset),
         cmocka_unit_test(fhir_patch_fp__add_without_schema),
         cmocka_unit_test(fhir_patch_fp__add_choice_element),
