@@ -151,8 +151,10 @@ changed_row(void *ctx, const store_row *row)
     return 0;
 }
 
-static const search_plan *sort_plan; /* qsort has no context argument */
-static int sort_back;
+/* qsort has no context argument: the plan of the sort running on this
+ * thread (workers sort concurrently, each its own plan). */
+static _Thread_local const search_plan *sort_plan;
+static _Thread_local int sort_back;
 
 static int
 cand_cmp(const void *x, const void *y)

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2202,6 +2203,97 @@ search_sort__multiple_keys(void **state)
     DONE();
 }
 
+/* Sorted searches of different shapes on several connections at once:
+ * each worker sorts its own page with its own plan (a regression: the
+ * plan was a process-wide variable, and a page sorted with another
+ * request's plan - text keys read as numbers - came out wrong or crashed
+ * the server). Pages of 600 Tasks make the sorts long enough to overlap;
+ * the Tasks live on a server of their own. */
+enum { SORT_N = 600, SORT_WORKERS = 6 };
+
+struct sort_worker {
+    int which;
+    int bad;
+    char why[256];
+};
+
+static void *
+sort_worker_main(void *p)
+{
+    struct sort_worker *w = p;
+    for (int i = 0; i < 12 && w->bad == 0; i++) {
+        int desc = (w->which + i) % 2; /* by date, newest first; else by id */
+        ids got = {0};
+        char why[200] = "";
+        const char *q =
+            desc ? "_sort=-authored-on&_count=600" : "_sort=_id&_count=600";
+        if (collect(&got, "GET", "Task", q, NULL, why, sizeof(why)) != 0) {
+            snprintf(w->why, sizeof(w->why), "%s: %s", q, why);
+            w->bad++;
+        } else if (got.n != SORT_N) {
+            snprintf(w->why, sizeof(w->why), "%s: %zu ids", q, got.n);
+            w->bad++;
+        }
+        for (size_t k = 0; k < got.n && w->bad == 0; k++) {
+            char want[16];
+            snprintf(want, sizeof(want), "s-%04zu", desc ? SORT_N - 1 - k : k);
+            if (strcmp(got.v[k], want) != 0) {
+                snprintf(w->why, sizeof(w->why), "%s: #%zu is %s, not %s", q, k,
+                         got.v[k], want);
+                w->bad++;
+            }
+        }
+        ids_free(&got);
+    }
+    return NULL;
+}
+
+static void
+search_sort__concurrent_shapes(void **state)
+{
+    (void)state;
+    th_server *shared = srv;
+    srv = th_start(NULL);
+    sbuf b = {0};
+    sb_put(&b, "{\"resourceType\":\"Bundle\",\"type\":\"transaction\","
+               "\"entry\":[");
+    for (int i = 0; i < SORT_N; i++) {
+        char e[400];
+        snprintf(e, sizeof(e),
+                 "%s{\"resource\":{\"resourceType\":\"Task\",\"id\":"
+                 "\"s-%04d\",\"status\":\"ready\",\"intent\":\"order\","
+                 "\"authoredOn\":\"2024-01-01T%02d:%02d:%02dZ\"},"
+                 "\"request\":{\"method\":\"PUT\",\"url\":\"Task/s-%04d\"}}",
+                 i ? "," : "", i, i / 3600, i / 60 % 60, i % 60, i);
+        sb_put(&b, e);
+    }
+    sb_put(&b, "]}");
+    th_resp *r = th_req(srv, "POST", "", sb_take(&b), NULL);
+    free(b.p);
+    assert_int_equal(r->status, 200);
+    th_free(r);
+
+    struct sort_worker w[SORT_WORKERS];
+    pthread_t th[SORT_WORKERS];
+    for (int i = 0; i < SORT_WORKERS; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].which = i;
+        assert_int_equal(pthread_create(&th[i], NULL, sort_worker_main, &w[i]),
+                         0);
+    }
+    int bad = 0;
+    for (int i = 0; i < SORT_WORKERS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        if (w[i].bad) {
+            print_error("worker %d: %s\n", i, w[i].why);
+            bad++;
+        }
+    }
+    th_stop(srv);
+    srv = shared;
+    assert_int_equal(bad, 0);
+}
+
 /* The ids of l joined (the caller's), l emptied. */
 static char *
 ids_take(ids *l)
@@ -3216,6 +3308,7 @@ main(void)
         T(search_sort__single_key),
         T(search_sort__descending),
         T(search_sort__multiple_keys),
+        T(search_sort__concurrent_shapes),
         T(search_sort__ties_stable),
         T(search_sort__priority_rank),
         T(search_post__same_as_get),
