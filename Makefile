@@ -41,7 +41,7 @@ STORE_SRC    = store/store.c store/history.c store/index.c store/query.c \
 SERVER_SRC   = server/config.c server/server.c server/http.c server/rest.c \
                server/capability.c server/load.c server/index.c \
                server/search.c server/bundle.c server/include.c \
-               server/compartment.c
+               server/compartment.c server/deadline.c
 MAIN_SRC     = server/main.c
 
 LIB_SRC  = $(FHIR_SRC) $(PROFILES_SRC) $(SEARCH_SRC) $(STORE_SRC) $(SERVER_SRC)
@@ -58,7 +58,7 @@ HTTP_TESTS = tests/http/test_http_rest tests/http/test_http_cases \
              tests/http/test_http_search tests/http/test_http_exchange \
              tests/http/test_http_include tests/http/test_http_follow \
              tests/http/test_http_compartment \
-             tests/http/test_http_process
+             tests/http/test_http_process tests/http/test_http_hostile
 TEST_SUPPORT = tests/http/harness.c
 TEST_BINS  = $(UNIT_TESTS:%=$(BUILD)/%) $(HTTP_TESTS:%=$(BUILD)/%)
 BENCH_BIN  = $(BUILD)/bench/loadgen $(BUILD)/bench/gen $(BUILD)/bench/ingest \

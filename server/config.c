@@ -45,6 +45,16 @@ static const struct option options[] = {
      "public base URL (default http://<Host>/fhir)"},
     {"--max-body", "FHIR_MAX_BODY", K_SIZE, OFF(max_body), "BYTES",
      "largest request body (default 8388608)"},
+    {"--max-header", "FHIR_MAX_HEADER", K_POSINT, OFF(max_header), "BYTES",
+     "largest request line and headers, at least 1024; more is 400 "
+     "(default 16384)"},
+    {"--request-timeout-ms", "FHIR_REQUEST_TIMEOUT_MS", K_POSINT,
+     OFF(request_timeout_ms), "MS",
+     "a client has this long to send a request's headers, and again its "
+     "body, else the connection is closed (default 30000)"},
+    {"--keep-alive-timeout-ms", "FHIR_KEEP_ALIVE_TIMEOUT_MS", K_POSINT,
+     OFF(keep_alive_ms), "MS",
+     "an idle keep-alive connection is closed after this (default 15000)"},
     {"--max-depth", "FHIR_MAX_DEPTH", K_POSINT, OFF(max_depth), "N",
      "deepest JSON nesting accepted (default 64)"},
     {"--max-count", "FHIR_MAX_COUNT", K_POSINT, OFF(max_count), "N",
@@ -85,6 +95,9 @@ srv_config_init(srv_config *cfg)
     cfg->db_path = DEFAULT_DB;
     cfg->threads = 128;
     cfg->max_body = FHIR_DEFAULT_MAX_BODY;
+    cfg->max_header = 16384;
+    cfg->request_timeout_ms = 30000;
+    cfg->keep_alive_ms = 15000;
     cfg->max_depth = FHIR_DEFAULT_MAX_DEPTH;
     cfg->default_count = 20;
     cfg->max_count = 1000;
@@ -162,6 +175,11 @@ apply(srv_config *cfg, const struct option *o, const char *value,
             (o->kind == K_SIZE && v < 1)) {
             snprintf(msg, cap, "%s: '%s' is not a valid %s", source, value,
                      o->kind == K_PORT ? "port (0-65535)" : "positive number");
+            return -1;
+        }
+        if (o->offset == OFF(max_header) && v < 1024) {
+            /* CivetWeb's buffer for them: a request line alone needs room */
+            snprintf(msg, cap, "%s: '%s' is below 1024", source, value);
             return -1;
         }
         if (o->kind == K_SIZE) {

@@ -130,12 +130,13 @@ content_type_ok(const char *ct)
            strncasecmp(ct, "application/*", 13) != 0;
 }
 
-/* Reads the request body under the size cap into body; -1 replied. */
-static int
-read_body(srv_req *r, fhir_buf *body)
+int
+srv__read_raw(srv_req *r, fhir_buf *body)
 {
     size_t cap = r->srv->cfg.max_body;
     char chunk[16384];
+    srv_watch w;
+    int rc = 0;
     if (r->ri->content_length > (long long)cap) {
         /* Do not read a body we will refuse; the connection closes. */
         mg_disable_keep_alive(r->conn);
@@ -145,20 +146,43 @@ read_body(srv_req *r, fhir_buf *body)
                          r->ri->content_length, cap);
         return -1;
     }
+    /* Chunked bodies have no length: the cap is checked as they come. */
+    srv__deadline_arm(r, &w);
     for (;;) {
         int n = mg_read(r->conn, chunk, sizeof(chunk));
         if (n <= 0) {
             break;
         }
         if (body->len + (size_t)n > cap) {
-            mg_disable_keep_alive(r->conn);
-            fhir_buf_clear(body);
-            srv__reply_issue(r, 413, FHIR_ISSUE_TOO_LONG,
-                             "Request body is over the limit of %zu bytes",
-                             cap);
-            return -1;
+            rc = 413;
+            break;
         }
         fhir_buf_append(body, chunk, (size_t)n);
+    }
+    if (srv__deadline_disarm(r, &w)) {
+        rc = 408;
+    }
+    if (rc != 0) {
+        mg_disable_keep_alive(r->conn);
+        fhir_buf_clear(body);
+    }
+    if (rc == 408) {
+        srv__reply_issue(r, 408, FHIR_ISSUE_TIMEOUT,
+                         "The request body did not arrive within %d ms",
+                         r->srv->cfg.request_timeout_ms);
+    } else if (rc == 413) {
+        srv__reply_issue(r, 413, FHIR_ISSUE_TOO_LONG,
+                         "Request body is over the limit of %zu bytes", cap);
+    }
+    return rc != 0 ? -1 : 0;
+}
+
+/* Reads the request body under the size cap into body; -1 replied. */
+static int
+read_body(srv_req *r, fhir_buf *body)
+{
+    if (srv__read_raw(r, body) != 0) {
+        return -1;
     }
     if (body->len == 0) {
         srv__reply_issue(r, 400, FHIR_ISSUE_STRUCTURE,

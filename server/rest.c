@@ -960,11 +960,10 @@ static int
 do_search_post(srv_req *r)
 {
     const char *ct = srv__header(r, "Content-Type");
-    char buf[16384];
     fhir_buf body = FHIR_BUF_INIT;
     search_query form, all;
     fhir_err err = FHIR_ERR_INIT;
-    int n, rc = -1;
+    int rc = -1;
     if (r->sub != NULL) {
         return srv__search(r, &r->query); /* a Bundle entry: URL only */
     }
@@ -975,16 +974,8 @@ do_search_post(srv_req *r)
                          "application/x-www-form-urlencoded body");
         return -1;
     }
-    while ((n = mg_read(r->conn, buf, sizeof(buf))) > 0) {
-        if (body.len + (size_t)n > r->srv->cfg.max_body) {
-            fhir_buf_clear(&body);
-            mg_disable_keep_alive(r->conn);
-            srv__reply_issue(r, 413, FHIR_ISSUE_TOO_LONG,
-                             "Request body is over the limit of %zu bytes",
-                             r->srv->cfg.max_body);
-            return -1;
-        }
-        fhir_buf_append(&body, buf, (size_t)n);
+    if (srv__read_raw(r, &body) != 0) {
+        return -1;
     }
     if (search_query_parse(&form, r->a, body.data ? body.data : "", body.len,
                            &err) != 0) {

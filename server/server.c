@@ -261,6 +261,61 @@ parse_prefer(srv_req *r)
     }
 }
 
+/* RFC 9112 section 6: a body's length must be unambiguous. CivetWeb
+ * believes the first Content-Length, or chunked over it; a proxy in front
+ * may believe another and see a second request in this one's body
+ * (request smuggling). So a length that is not all digits, two different
+ * lengths, a length beside Transfer-Encoding, or two Transfer-Encoding
+ * headers are 400 and close the connection, whose unread bytes cannot be
+ * trusted. (A coding other than chunked CivetWeb refuses itself, 400.)
+ * 0 when the framing is sound. */
+static int
+check_framing(srv_req *r)
+{
+    const char *cl = NULL, *te = NULL;
+    int bad = 0;
+    for (int i = 0; i < r->ri->num_headers; i++) {
+        const char *name = r->ri->http_headers[i].name;
+        const char *value = r->ri->http_headers[i].value;
+        if (strcasecmp(name, "Content-Length") == 0) {
+            /* 1*DIGIT: CivetWeb's strtoll would take " 5", "+5", "1e3" */
+            bad |= value[0] == '\0' || value[strspn(value, "0123456789")];
+            bad |= cl != NULL && strcmp(cl, value) != 0;
+            cl = value;
+        } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+            bad |= te != NULL;
+            te = value;
+        }
+    }
+    if (bad || (cl != NULL && te != NULL)) {
+        mg_disable_keep_alive(r->conn);
+        srv__reply_issue(r, 400, FHIR_ISSUE_STRUCTURE,
+                         "The body's length is ambiguous: send one "
+                         "Content-Length or Transfer-Encoding: chunked");
+        return -1;
+    }
+    return 0;
+}
+
+/* The path, percent-decoded here rather than by CivetWeb (decode_url is
+ * off) so that an encoded NUL, which would silently cut the path short
+ * (Task/1%00x read as Task/1), is seen: NULL then. */
+static const char *
+decode_path(srv_req *r)
+{
+    const char *raw = r->ri->local_uri;
+    if (raw == NULL) {
+        return NULL;
+    }
+    size_t n = strlen(raw);
+    char *out = fhir_arena_alloc(r->a, n + 1);
+    int len = mg_url_decode(raw, (int)n, out, (int)n + 1, 0);
+    if (len < 0 || memchr(out, '\0', (size_t)len) != NULL) {
+        return NULL;
+    }
+    return out;
+}
+
 static int
 handle(struct mg_connection *conn, void *cbdata)
 {
@@ -281,7 +336,13 @@ handle(struct mg_connection *conn, void *cbdata)
 
     const char *qs = r.ri->query_string ? r.ri->query_string : "";
     fhir_err err = FHIR_ERR_INIT;
-    if (split_path(&r, r.ri->local_uri) != 0) {
+    const char *path = decode_path(&r);
+    if (check_framing(&r) != 0) {
+        /* replied */
+    } else if (path == NULL) {
+        srv__reply_issue(&r, 400, FHIR_ISSUE_INVALID,
+                         "The path is not valid (an encoded NUL, %%00?)");
+    } else if (split_path(&r, path) != 0) {
         srv__reply_issue(
             &r, 404, FHIR_ISSUE_NOT_FOUND,
             "No FHIR endpoint at this path (the base is " SRV_BASE_PATH ")");
@@ -305,6 +366,32 @@ handle(struct mg_connection *conn, void *cbdata)
     int status = r.status;
     fhir_arena_free(r.a);
     return status > 0 ? status : 500;
+}
+
+/* A WebSocket handshake (Connection: Upgrade) skips HTTP handlers, and
+ * without a WebSocket handler CivetWeb 1.15 answers it with a bare "Error
+ * 404" text and no status line. This handler refuses every handshake
+ * with a proper response (written here: the connection is past the
+ * point where CivetWeb sends HTTP headers) and returns 1 so no
+ * handshake follows; CivetWeb then closes the connection. */
+static int
+ws_refuse(const struct mg_connection *conn, void *cbdata)
+{
+    srv_req r;
+    memset(&r, 0, sizeof(r));
+    r.srv = cbdata;
+    /* mg_write() takes a non-const connection; the handler owns it here */
+    r.conn = (struct mg_connection *)conn;
+    r.ri = mg_get_request_info(conn);
+    r.a = fhir_arena_new();
+    r.type = -1;
+    r.method = SRV_GET;
+    fhir_err err = FHIR_ERR_INIT;
+    fhir_err_set(&err, FHIR_ISSUE_NOT_SUPPORTED,
+                 "WebSocket is not offered here; this is a FHIR REST server");
+    srv__reply_json(&r, 400, fhir_oo_from_err(&err), "Connection: close\r\n");
+    fhir_arena_free(r.a);
+    return 1;
 }
 
 /* ---- start and stop -------------------------------------------------- */
@@ -337,7 +424,8 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
     srv_server *s = fhir_xcalloc(1, sizeof(*s));
     store_opts so = STORE_OPTS_INIT;
     char *defs = NULL;
-    char ports[300], threads[16], ebuf[256] = "";
+    char ports[300], threads[16], header[16], req_ms[16], idle_ms[16];
+    char ebuf[256] = "";
     *out = NULL;
     s->cfg = *cfg;
     s->started_us = fhir_now_us();
@@ -365,6 +453,9 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
                 cfg->load_path);
     }
     srv__capability_build(s);
+    if (srv__watchdog_start(&s->watchdog, err) != 0) {
+        goto fail;
+    }
 
     if (strchr(cfg->listen, ':') != NULL) {
         snprintf(ports, sizeof(ports), "[%s]:%d", cfg->listen, cfg->port);
@@ -372,6 +463,17 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
         snprintf(ports, sizeof(ports), "%s:%d", cfg->listen, cfg->port);
     }
     snprintf(threads, sizeof(threads), "%d", cfg->threads);
+    snprintf(header, sizeof(header), "%d", cfg->max_header);
+    snprintf(req_ms, sizeof(req_ms), "%d", cfg->request_timeout_ms);
+    snprintf(idle_ms, sizeof(idle_ms), "%d", cfg->keep_alive_ms);
+    /* Only our handlers answer. With no document_root CivetWeb maps no
+     * URL to a file, so it serves no file, lists no directory and runs no
+     * CGI or SSI page (this build has no Lua); our handler on "/" takes
+     * every HTTP request anyway (GET /README.md is our 404) and
+     * ws_refuse() every WebSocket handshake. The request line and headers
+     * must fit max_request_size and arrive within request_timeout_ms
+     * (keep_alive_timeout_ms after a first request); a body is bounded by
+     * --max-body and, in time, by deadline.c. */
     const char *options[] = {"listening_ports",
                              ports,
                              "num_threads",
@@ -379,15 +481,17 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
                              "enable_keep_alive",
                              "yes",
                              "keep_alive_timeout_ms",
-                             "15000",
+                             idle_ms,
                              "request_timeout_ms",
-                             "30000",
+                             req_ms,
+                             "max_request_size",
+                             header,
                              "tcp_nodelay",
                              "1",
                              "enable_directory_listing",
                              "no",
                              "decode_url",
-                             "yes",
+                             "no", /* decode_path() */
                              NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
@@ -421,6 +525,7 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
      * so they see the bases set. */
     srv__search_bound(s);
     mg_set_request_handler(s->mg, "/", handle, s);
+    mg_set_websocket_handler(s->mg, "/", ws_refuse, NULL, NULL, NULL, s);
     free(defs);
     *out = s;
     return 0;
@@ -482,6 +587,7 @@ srv_stop(srv_server *s)
     if (s->mg != NULL) {
         mg_stop(s->mg);
     }
+    srv__watchdog_stop(s->watchdog);
     store_env_close(s->env);
     prof_registry_free(s->prof);
     search_registry_free(s->search);

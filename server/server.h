@@ -22,6 +22,9 @@ typedef struct srv_config {
     int quiet;               /* no per-request log lines */
     int no_hot;              /* searches from SQL only */
     size_t max_body;         /* request body cap in bytes */
+    int max_header;          /* request line and headers cap in bytes */
+    int request_timeout_ms;  /* to send the headers; again for the body */
+    int keep_alive_ms;       /* an idle keep-alive connection closes */
     int max_depth;           /* JSON nesting cap */
     int default_count;       /* page size when _count is absent */
     int max_count;           /* largest _count honoured */

@@ -17,6 +17,8 @@
 
 #define SRV_BASE_PATH "/fhir" /* where the FHIR endpoints live */
 
+typedef struct srv_watchdog srv_watchdog; /* deadline.c */
+
 struct srv_server {
     srv_config cfg;
     store_env *env;
@@ -27,6 +29,7 @@ struct srv_server {
     int64_t started_us;
     char *capability;        /* CapabilityStatement, compact JSON */
     char *capability_pretty; /* the same, indented */
+    srv_watchdog *watchdog;  /* ends body reads past their deadline */
 };
 
 /* One CivetWeb worker thread's state (mg_get_thread_pointer). */
@@ -154,6 +157,11 @@ void srv__route(srv_req *r);
 const char *srv__header(const srv_req *r, const char *name);
 /* Checks Accept and _format; 0 when JSON may be sent, else replies 406. */
 int srv__negotiate(srv_req *r);
+/* Reads the whole body into `body` (the caller clears it): over
+ * --max-body (by Content-Length before reading, or as chunks arrive) it
+ * replies 413, and 408 when the client has not sent it within
+ * --request-timeout-ms; each closes the connection. -1 when replied. */
+int srv__read_raw(srv_req *r, fhir_buf *body);
 /* Reads and parses the JSON body (Content-Type, size and depth caps).
  * On failure replies (415, 413, 400) and returns -1. */
 int srv__read_json(srv_req *r, cJSON **out);
@@ -182,6 +190,27 @@ void srv__reply_err(srv_req *r, const fhir_err *err);
 /* Replies status with a one-issue OperationOutcome. */
 void srv__reply_issue(srv_req *r, int status, fhir_issue issue, const char *fmt,
                       ...) FHIR_PRINTF(4, 5);
+
+/* ---- deadline.c: slow request bodies -------------------------------- */
+/* One armed body read; the reader's, usually on its stack. */
+typedef struct srv_watch {
+    struct srv_watch *next;
+    char peer_addr[48]; /* the client, as CivetWeb reports it */
+    int peer_port, local_port;
+    int64_t deadline_ms; /* CLOCK_MONOTONIC */
+    int armed, cut;
+} srv_watch;
+/* Starts the thread that ends body reads at their deadline; *out is the
+ * caller's (srv__watchdog_stop() ends and frees it, and accepts NULL). */
+int srv__watchdog_start(srv_watchdog **out, fhir_err *err) FHIR_MUST_CHECK;
+void srv__watchdog_stop(srv_watchdog *wd);
+/* Before reading r's body: if the read still runs request_timeout_ms
+ * from now, the connection's reading side is shut down so mg_read()
+ * returns. Does nothing without a watchdog (offline use). */
+void srv__deadline_arm(srv_req *r, srv_watch *w);
+/* After reading: unlinks w; 1 when the deadline cut the read (nothing
+ * more can be read: answer 408 and close). */
+int srv__deadline_disarm(srv_req *r, srv_watch *w);
 
 /* ---- capability.c --------------------------------------------------- */
 /* Builds the CapabilityStatement from the interaction table, once. */

@@ -176,9 +176,20 @@ process_cli__help(void **state)
     out[n] = '\0';
     int status = pclose(p);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    const char *want[] = {"--port",  "FHIR_PORT", "--db",     "FHIR_DB",
-                          "--load",  "--threads", "--listen", "FHIR_LISTEN",
-                          "--quiet", "--max-body"};
+    const char *want[] = {"--port",
+                          "FHIR_PORT",
+                          "--db",
+                          "FHIR_DB",
+                          "--load",
+                          "--threads",
+                          "--listen",
+                          "FHIR_LISTEN",
+                          "--quiet",
+                          "--max-body",
+                          "--max-header",
+                          "--keep-alive-timeout-ms",
+                          "--request-timeout-ms",
+                          "FHIR_REQUEST_TIMEOUT_MS"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         if (strstr(out, want[i]) == NULL) {
             fail_msg("--help does not mention %s", want[i]);
@@ -193,7 +204,8 @@ process_cli__bad_flags_exit_nonzero_one_line(void **state)
     const char *cases[][3] = {
         {"--bogus", NULL, NULL},         {"--port", "abc", NULL},
         {"--port", "70000", NULL},       {"--threads", "0", NULL},
-        {"--durability", "maybe", NULL}, {"--db", NULL, NULL}};
+        {"--durability", "maybe", NULL}, {"--db", NULL, NULL},
+        {"--max-header", "1023", NULL},  {"--request-timeout-ms", "0", NULL}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         child c;
         int rc = spawn(&c, cases[i], NULL);
