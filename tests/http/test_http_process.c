@@ -5,6 +5,10 @@
  * Each case starts build/fhir-server (FHIR_TEST_SERVER) as a child on
  * port 0 with a temporary database; the child's stderr goes to a file
  * from which the test reads the bound port and the log lines.
+ * FHIR_TEST_WRAPPER (words split at spaces, e.g. "valgrind -q
+ * --error-exitcode=99 --log-file=/tmp/vg-%p.log") is put before the
+ * server's command line (make check-valgrind); start-up may then take
+ * two minutes, and a server stopped by SIGTERM must exit 0.
  */
 #include "tests/http/harness.h"
 
@@ -44,6 +48,13 @@ root(void)
     return r ? r : ".";
 }
 
+static int
+wrapped(void)
+{
+    const char *w = getenv("FHIR_TEST_WRAPPER");
+    return w != NULL && w[0] != '\0';
+}
+
 typedef struct child {
     pid_t pid;
     char log[300];
@@ -66,10 +77,21 @@ spawn(child *c, const char *const *args, const char *const *env)
         spawned[nspawned++] = c->pid;
     }
     if (c->pid == 0) {
-        const char *argv[32];
+        const char *argv[64];
         int n = 0;
+        static char words[1024];
+        const char *wrap = getenv("FHIR_TEST_WRAPPER");
+        snprintf(words, sizeof(words), "%s", wrap ? wrap : "");
+        for (char *w = words; *w != '\0' && n < 30;) {
+            argv[n++] = w;
+            w += strcspn(w, " ");
+            if (*w == ' ') {
+                *w++ = '\0';
+            }
+            w += strspn(w, " ");
+        }
         argv[n++] = server_bin();
-        for (int i = 0; args[i] != NULL && n < 31; i++) {
+        for (int i = 0; args[i] != NULL && n < 63; i++) {
             argv[n++] = args[i];
         }
         argv[n] = NULL;
@@ -80,11 +102,11 @@ spawn(child *c, const char *const *args, const char *const *env)
         dup2(fd, 2);
         int nul = open("/dev/null", O_WRONLY);
         dup2(nul, 1);
-        execv(argv[0], (char *const *)argv);
+        execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
     /* Wait (bounded) for "listening on http://ADDR:PORT/fhir" or exit. */
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < (wrapped() ? 12000 : 1000); i++) {
         int status;
         if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
             c->pid = 0;
@@ -115,7 +137,7 @@ spawn(child *c, const char *const *args, const char *const *env)
         }
         usleep(10000);
     }
-    fail_msg("server did not start within 10 s");
+    fail_msg("server did not start within %d s", wrapped() ? 120 : 10);
     return -1;
 }
 
@@ -127,6 +149,13 @@ stop(child *c, int sig)
         kill(c->pid, sig);
         waitpid(c->pid, &status, 0);
         c->pid = 0;
+        /* A clean stop exits 0; under valgrind, not 0 means it found
+         * errors or leaks (see its log). */
+        if (sig == SIGTERM && wrapped() &&
+            !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+            fail_msg("server exited with status %d under %s", status,
+                     getenv("FHIR_TEST_WRAPPER"));
+        }
     }
 }
 
