@@ -39,6 +39,10 @@ static const struct option options[] = {
      "load this Bundle when the database is empty"},
     {"--threads", "FHIR_THREADS", K_POSINT, OFF(threads), "N",
      "worker threads = concurrent connections (default 128)"},
+    {"--read-connections", "FHIR_READ_CONNECTIONS", K_POSINT, OFF(read_conns),
+     "N",
+     "SQLite read connections the workers share (default 8; each keeps "
+     "a 1 MB page cache)"},
     {"--definitions", "FHIR_DEFINITIONS", K_STR, OFF(definitions), "DIR",
      "R4 definitions (default profiles/definitions beside the binary)"},
     {"--base-url", "FHIR_BASE_URL", K_STR, OFF(base_url), "URL",
@@ -94,6 +98,7 @@ srv_config_init(srv_config *cfg)
     cfg->port = 8080;
     cfg->db_path = DEFAULT_DB;
     cfg->threads = 128;
+    cfg->read_conns = 8;
     cfg->max_body = FHIR_DEFAULT_MAX_BODY;
     cfg->max_header = 16384;
     cfg->request_timeout_ms = 30000;

@@ -38,7 +38,7 @@ thread_exit(const struct mg_context *ctx, int thread_type, void *ptr)
     (void)thread_type;
     srv_worker *w = ptr;
     if (w != NULL) {
-        store_db_close(w->db);
+        store_db_release(w->db);
         free(w);
     }
 }
@@ -53,8 +53,9 @@ srv__db(srv_req *r, fhir_err *err)
         fhir_err_set(err, FHIR_ISSUE_EXCEPTION, "no worker state");
         return NULL;
     }
+    /* Borrowed for the rest of the request (and its Bundle entries). */
     if (r->worker->db == NULL &&
-        store_db_open(&r->worker->db, r->srv->env, err) != 0) {
+        store_db_acquire(&r->worker->db, r->srv->env, err) != 0) {
         return NULL;
     }
     return r->worker->db;
@@ -364,6 +365,10 @@ handle(struct mg_connection *conn, void *cbdata)
                 r.ri->local_uri ? r.ri->local_uri : "?", r.status, ms);
     }
     int status = r.status;
+    if (r.worker != NULL) {
+        store_db_release(r.worker->db);
+        r.worker->db = NULL;
+    }
     fhir_arena_free(r.a);
     return status > 0 ? status : 500;
 }
@@ -438,6 +443,7 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
     so.path = cfg->db_path;
     so.synchronous_full = cfg->durability_full;
     so.no_hot = cfg->no_hot;
+    so.read_conns = cfg->read_conns;
     if (store_env_open(&s->env, &so, err) != 0) {
         goto fail;
     }
@@ -551,6 +557,7 @@ srv__open_offline(srv_server **out, const srv_config *cfg, int reindex,
     so.path = cfg->db_path;
     so.synchronous_full = cfg->durability_full;
     so.no_hot = cfg->no_hot;
+    so.read_conns = cfg->read_conns;
     if (prof_registry_load(&s->prof, defs, err) == 0 &&
         store_env_open(&s->env, &so, err) == 0 &&
         srv__search_setup(s, defs, reindex, err) == 0) {

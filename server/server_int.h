@@ -34,7 +34,7 @@ struct srv_server {
 
 /* One CivetWeb worker thread's state (mg_get_thread_pointer). */
 typedef struct srv_worker {
-    store_db *db; /* opened on the thread's first read */
+    store_db *db; /* lent from the store's pool during a request */
 } srv_worker;
 
 typedef enum srv_method {

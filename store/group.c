@@ -57,6 +57,7 @@ store__group_init(store_env *env)
     pthread_mutex_init(&env->g_mu, NULL);
     pthread_cond_init(&env->g_cv, NULL);
     atomic_init(&env->g_queued, 0);
+    env->g_max_age_us = GROUP_MAX_AGE_US;
 }
 
 void
@@ -156,7 +157,7 @@ member_leave(store_env *env, int wait, fhir_err *err)
     }
     int pass = atomic_load(&env->g_queued) > 0 &&
                env->g_members < GROUP_MAX_MEMBERS &&
-               mono_us() - env->g_start_us < GROUP_MAX_AGE_US;
+               mono_us() - env->g_start_us < env->g_max_age_us;
     if (!pass) {
         int rc = group_end(env, 1, wait ? err : NULL);
         pthread_mutex_unlock(&env->wlock);

@@ -314,18 +314,20 @@ ensure_rid(store__hot *h, int64_t rid)
     if ((size_t)rid < h->words * 64) {
         return;
     }
-    size_t old = h->words, words = old ? old : 1024;
-    while ((size_t)rid >= words * 64) {
-        words *= 2;
-    }
+    /* An eighth of headroom, not doubling: at a million resources every
+     * per-rid array and bitset would otherwise be up to twice its use. */
+    size_t old = h->words, need = (size_t)rid / 64 + 1;
+    size_t words = need + need / 8 + 256;
     size_t n = words * 64, on = old * 64;
     h->hid = fhir_xrealloc(h->hid, n * sizeof(*h->hid));
     memset(h->hid + on, 0, (n - on) * sizeof(*h->hid));
     h->tcode = fhir_xrealloc(h->tcode, n);
     memset(h->tcode + on, 0, n - on);
     for (size_t t = 0; t < HOT_MAX_TCODE; t++) {
-        h->live[t] = fhir_xrealloc(h->live[t], words * sizeof(uint64_t));
-        memset(h->live[t] + old, 0, (words - old) * sizeof(uint64_t));
+        if (h->live[t] != NULL) { /* only the types that occur */
+            h->live[t] = fhir_xrealloc(h->live[t], words * sizeof(uint64_t));
+            memset(h->live[t] + old, 0, (words - old) * sizeof(uint64_t));
+        }
     }
     for (size_t i = 0; i < h->nparams; i++) {
         struct hparam *p = &h->params[i];
@@ -351,6 +353,17 @@ ensure_rid(store__hot *h, int64_t rid)
         }
     }
     h->words = words;
+}
+
+/* The live set of a type code, allocated when the type first occurs. */
+static uint64_t *
+live_bits(store__hot *h, int tcode)
+{
+    if (h->live[tcode] == NULL) {
+        h->live[tcode] =
+            fhir_xcalloc(h->words ? h->words : 1, sizeof(uint64_t));
+    }
+    return h->live[tcode];
 }
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -574,9 +587,9 @@ apply_change(store__hot *h, const struct hchange *c)
     h->tcode[rid] = (uint8_t)c->tcode;
     if (c->tcode >= 0 && c->tcode < HOT_MAX_TCODE) {
         if (c->live) {
-            h->live[c->tcode][rid / 64] |= 1ull << (rid % 64);
+            live_bits(h, c->tcode)[rid / 64] |= 1ull << (rid % 64);
         } else {
-            h->live[c->tcode][rid / 64] &= ~(1ull << (rid % 64));
+            live_bits(h, c->tcode)[rid / 64] &= ~(1ull << (rid % 64));
         }
     }
     for (size_t i = 0; i < c->nold; i++) {
@@ -659,6 +672,19 @@ build_core(store_env *env, store__hot *h, fhir_err *err)
 {
     sqlite3_stmt *st = NULL;
     int s;
+    /* Sized once for the rids there are (rows come in rid order). */
+    if (sqlite3_prepare_v2(env->w.db, "SELECT max(rid) FROM resource", -1, &st,
+                           NULL) != SQLITE_OK) {
+        return build_fail(env, st, err);
+    }
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t max = sqlite3_column_int64(st, 0);
+        if (max > 0 && max <= HOT_MAX_RID) {
+            ensure_rid(h, max);
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
     if (sqlite3_prepare_v2(env->w.db,
                            "SELECT rid, type, hid, deleted FROM resource", -1,
                            &st, NULL) != SQLITE_OK) {
@@ -679,7 +705,7 @@ build_core(store_env *env, store__hot *h, fhir_err *err)
         h->tcode[rid] = (uint8_t)tcode;
         if (sqlite3_column_int(st, 3) == 0) {
             h->hid[rid] = sqlite3_column_int64(st, 2);
-            h->live[tcode][rid / 64] |= 1ull << (rid % 64);
+            live_bits(h, tcode)[rid / 64] |= 1ull << (rid % 64);
         }
     }
     if (s != SQLITE_DONE && s != SQLITE_ROW) {
@@ -740,10 +766,14 @@ build_param(store_env *env, store__hot *h, struct hparam *p, int param, int ref,
     }
     p->state = HP_HOT;
     p->has = fhir_xcalloc(h->words, sizeof(uint64_t));
+    /* In the value indexes' order: each key's rids come ascending (so
+     * its set only appends) and SQLite sorts nothing - sorting a million
+     * rows by rid took tens of MB of the heap for a moment, which the
+     * allocator then kept. */
     const char *rows = ref ? "SELECT rid, -1, ref FROM idx_ref "
-                             "WHERE param = ?1 ORDER BY rid"
+                             "WHERE param = ?1 ORDER BY ref, rid"
                            : "SELECT rid, sys, code FROM idx_token "
-                             "WHERE param = ?1 ORDER BY rid";
+                             "WHERE param = ?1 ORDER BY code, sys, rid";
     if (sqlite3_prepare_v2(env->w.db, rows, -1, &st, NULL) != SQLITE_OK) {
         return build_fail(env, st, err);
     }
@@ -874,6 +904,9 @@ store_hot_prepare(store_env *env, const store_hot_need *need, size_t n,
     if (rc != 0) {
         hot_reset(h); /* all or nothing; the next search tries again */
     }
+    /* The build read whole indexes through the writer's page cache:
+     * give those pages back (writes refill it with what they touch). */
+    sqlite3_db_release_memory(env->w.db);
     pthread_rwlock_unlock(&h->lock);
     store__wunlock(env);
     return rc;

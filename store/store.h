@@ -24,11 +24,13 @@ typedef struct store_opts {
     int busy_ms;          /* how long to wait on another process's lock */
     int synchronous_full; /* 1: FULL (survives power loss); 0: NORMAL */
     int no_hot;           /* 1: no hot index (searches use SQL only) */
+    int read_conns;       /* most read connections store_db_acquire()
+                             lends at once (0: 8) */
 } store_opts;
 
 #define STORE_OPTS_INIT                                                        \
     {                                                                          \
-        NULL, 5000, 1, 0                                                       \
+        NULL, 5000, 1, 0, 0                                                    \
     }
 
 /* Opens (creating or migrating the schema, PRAGMA user_version) the
@@ -53,6 +55,16 @@ int store_type_of_code(const store_env *env, int code);
 int store_db_open(store_db **out, store_env *env,
                   fhir_err *err) FHIR_MUST_CHECK;
 void store_db_close(store_db *db);
+
+/* A read connection lent from the environment's pool for one request:
+ * opened on demand, at most opts.read_conns at once (a borrower waits
+ * while all are lent), kept open with its prepared statements when
+ * returned. Memory then follows the pool, not the number of client
+ * connections. store_db_release() accepts NULL; every lent connection
+ * must be returned before store_env_close(). */
+int store_db_acquire(store_db **out, store_env *env,
+                     fhir_err *err) FHIR_MUST_CHECK;
+void store_db_release(store_db *db);
 
 /* ---- reading -------------------------------------------------------- */
 

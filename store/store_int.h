@@ -124,7 +124,15 @@ struct store_env {
     pthread_cond_t g_cv;     /* signalled when a group ends */
     store__gwait *g_waiters; /* finished members waiting for the COMMIT */
     int64_t g_commits;       /* groups committed (tests, diagnostics) */
-    int type_code[16];       /* served type index -> rtype.code */
+    int64_t g_max_age_us;    /* a group older than this commits (tests
+                                lengthen it) */
+    /* the pool of read connections (store_db_acquire) */
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    store_db **pool_idle;
+    size_t pool_nidle;
+    int pool_open;     /* opened, idle or lent */
+    int type_code[16]; /* served type index -> rtype.code */
     int ntypes;
 };
 

@@ -125,7 +125,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(sub.reply);
     fhir_arena_free(r.a);
     if (!transaction && ++batches % 2000 == 0) {
-        store_db_close(worker.db);
+        store_db_release(worker.db);
         worker.db = NULL;
         fuzz_server_reset();
     }
