@@ -213,12 +213,14 @@ main(int argc, char **argv)
                              "15000",
                              "request_timeout_ms",
                              "30000",
+                             "max_request_size",
+                             "16384",
                              "tcp_nodelay",
                              "1",
                              "enable_directory_listing",
                              "no",
                              "decode_url",
-                             "yes",
+                             "no",
                              NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));

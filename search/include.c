@@ -103,7 +103,9 @@ search_incl_parse(search_incl *out, size_t *n, size_t max,
     memcpy(code, c1 + 1, cl);
     code[cl] = '\0';
     if (c2 != NULL) {
-        strcpy(target, c2 + 1);
+        size_t tl = strlen(c2 + 1); /* checked above */
+        memcpy(target, c2 + 1, tl);
+        target[tl] = '\0';
     }
     int from = fhir_type_find(src);
     if (from < 0) {
