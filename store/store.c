@@ -78,6 +78,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_CNT_TYPE] = "INSERT INTO cnt_type(type, n) VALUES (?1, ?2) "
                     "ON CONFLICT(type) DO UPDATE SET n = n + ?2",
     [ST_COMMIT] = "COMMIT",
+    [ST_READ_BEGIN] = "BEGIN",
     [ST_SAVEPOINT] = "SAVEPOINT member",
     [ST_RELEASE] = "RELEASE member",
     [ST_ROLLBACK_TO] = "ROLLBACK TO member",
@@ -256,6 +257,7 @@ fail:
 void
 store__conn_close(store_conn *c)
 {
+    store__qcache_clear(c);
     for (int i = 0; i < ST__COUNT; i++) {
         sqlite3_finalize(c->stmts[i]);
         c->stmts[i] = NULL;

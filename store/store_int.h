@@ -79,6 +79,7 @@ enum store_stmt {
     ST_CNT_PARAM,
     ST_CNT_TYPE,
     ST_COMMIT,
+    ST_READ_BEGIN,
     ST_SAVEPOINT,
     ST_RELEASE,
     ST_ROLLBACK_TO,
@@ -88,10 +89,27 @@ enum store_stmt {
     ST__COUNT
 };
 
+/* query.c: statements built by search/, kept per connection by SQL text
+ * (the text depends only on the query's shape, never on its values). */
+#define STORE_QCACHE 48
+typedef struct store__cached {
+    uint64_t hash;
+    char *sql;
+    size_t len;
+    sqlite3_stmt *st;
+    uint64_t used; /* tick of last use (least recently used goes) */
+    int busy;      /* stepping now (a nested query prepares its own) */
+} store__cached;
+
 typedef struct store_conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[ST__COUNT];
+    store__cached qc[STORE_QCACHE];
+    uint64_t qtick;
 } store_conn;
+
+/* Finalizes the cached search statements of c (before closing it). */
+void store__qcache_clear(store_conn *c);
 
 /* A counted index key: (param, sys, code) of a token, or (param, ref)
  * with sys -1. */
