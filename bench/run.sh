@@ -25,6 +25,10 @@
 #           one SQLite read by id, the same ids and connections as the
 #           server's reads; the fixed body with 1 client for 3 s (the
 #           round trip under every search's latency).
+#   group   creates/s with 1, 8 and 32 connections, each on a fresh
+#           server with group commit and again with --no-group-commit
+#           (BENCH_GROUP_SECONDS each, default 5): what sharing a commit
+#           buys (issue 6).
 #   ingest  bench/ingest.sh: transaction Bundles of 1000 entries.
 #   search  bench/search.sh at BENCH_TASKS Tasks (default 100000), its
 #           64-connection peak RSS, and bench/search_sql.c's best-order
@@ -43,7 +47,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 secs=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNS:-32}
-phases=${BENCH_PHASES:-limits server ingest search}
+phases=${BENCH_PHASES:-limits server group ingest search}
 dur=$(durability)
 mkdir -p bench/results
 dir=$(mktemp -d /tmp/fhir-bench-XXXXXX)
@@ -124,6 +128,33 @@ if has limits; then
 fi
 rm -f "$dir"/rawb.db* "$dir"/server.db*
 
+if has group; then
+  echo "bench: creates/s with and without group commit" >&2
+  gsecs=${BENCH_GROUP_SECONDS:-5}
+  {
+    echo "# group commit $(date -u +%Y-%m-%dT%H:%M:%SZ): Task creates/s, durability $dur, ${gsecs}s each, fresh server per cell"
+    printf '%-8s %22s %22s %8s\n' clients "group commit (p50 ms)" "one commit each (p50)" ratio
+    for c in 1 8 32; do
+      line=""
+      for mode in on off; do
+        rm -f "$dir"/group.db*
+        flag=""
+        [ "$mode" = off ] && flag=--no-group-commit
+        start "$server" --port 0 --db "$dir/group.db" --quiet \
+          --durability "$dur" $flag
+        out=$("$bin/loadgen" --url "$url" --conns "$c" --seconds "$gsecs" \
+          --mode create 2>>"$dir/loadgen.err" || true)
+        stop
+        emit "group_${mode}_$c" "$out"
+        line="$line $(field "$out" rps) $(field "$out" p50_ms)"
+      done
+      set -- $line
+      printf '%-8s %13s (%6s) %13s (%6s) %8s\n' "$c" "$1" "$2" "$3" "$4" \
+        "$(awk -v a="$1" -v b="$3" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+    done
+  } | tee -a bench/results/history.txt
+  rm -f "$dir"/group.db*
+fi
 if has ingest; then
   bench/ingest.sh "$server" "$bin/ingest"
 fi

@@ -80,6 +80,9 @@ static const struct option options[] = {
      "full|normal",
      "full: a reply means it survives power loss (default); normal: "
      "survives a process crash"},
+    {"--no-group-commit", "FHIR_NO_GROUP_COMMIT", K_FLAG, OFF(no_group), NULL,
+     "commit every write alone (default: concurrent writes share a "
+     "commit; for comparison)"},
     {"--no-hot", "FHIR_NO_HOT", K_FLAG, OFF(no_hot), NULL,
      "answer searches from SQL only (no in-memory value sets)"},
     {"--quiet", "FHIR_QUIET", K_FLAG, OFF(quiet), NULL,

@@ -444,6 +444,7 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
     so.synchronous_full = cfg->durability_full;
     so.no_hot = cfg->no_hot;
     so.read_conns = cfg->read_conns;
+    so.no_group = cfg->no_group;
     if (store_env_open(&s->env, &so, err) != 0) {
         goto fail;
     }
@@ -558,6 +559,7 @@ srv__open_offline(srv_server **out, const srv_config *cfg, int reindex,
     so.synchronous_full = cfg->durability_full;
     so.no_hot = cfg->no_hot;
     so.read_conns = cfg->read_conns;
+    so.no_group = cfg->no_group;
     if (prof_registry_load(&s->prof, defs, err) == 0 &&
         store_env_open(&s->env, &so, err) == 0 &&
         srv__search_setup(s, defs, reindex, err) == 0) {

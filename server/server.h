@@ -20,6 +20,7 @@ typedef struct srv_config {
     const char *base_url;    /* public base URL; default from Host */
     int threads;             /* CivetWeb worker threads */
     int read_conns;          /* pooled SQLite read connections */
+    int no_group;            /* no group commit */
     int quiet;               /* no per-request log lines */
     int no_hot;              /* searches from SQL only */
     size_t max_body;         /* request body cap in bytes */

@@ -155,7 +155,7 @@ member_leave(store_env *env, int wait, fhir_err *err)
         pthread_mutex_unlock(&env->wlock);
         return 0;
     }
-    int pass = atomic_load(&env->g_queued) > 0 &&
+    int pass = !env->opts.no_group && atomic_load(&env->g_queued) > 0 &&
                env->g_members < GROUP_MAX_MEMBERS &&
                mono_us() - env->g_start_us < env->g_max_age_us;
     if (!pass) {

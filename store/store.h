@@ -26,11 +26,13 @@ typedef struct store_opts {
     int no_hot;           /* 1: no hot index (searches use SQL only) */
     int read_conns;       /* most read connections store_db_acquire()
                              lends at once (0: 8) */
+    int no_group;         /* 1: every transaction commits alone (no group
+                             commit; for comparison) */
 } store_opts;
 
 #define STORE_OPTS_INIT                                                        \
     {                                                                          \
-        NULL, 5000, 1, 0, 0                                                    \
+        NULL, 5000, 1, 0, 0, 0                                                 \
     }
 
 /* Opens (creating or migrating the schema, PRAGMA user_version) the

@@ -1474,10 +1474,27 @@ sys_rows(struct fixture *f, const char *uri)
 /* Writers queued behind an open transaction join it: one COMMIT for all;
  * the member that rolls back loses only its own writes (rows, new token
  * system), and the cache of token systems forgets only its system. */
+static void group_scenario(struct fixture *f, int64_t want_commits);
+
 static void
 group__queued_writers_share_one_commit(void **state)
 {
+    group_scenario(*state, 1);
+}
+
+/* --no-group-commit: the same writers commit one by one (g0 and gB; gA
+ * rolls back), with the same result. */
+static void
+group__off_commits_each_alone(void **state)
+{
     struct fixture *f = *state;
+    f->env->opts.no_group = 1;
+    group_scenario(f, 2);
+}
+
+static void
+group_scenario(struct fixture *f, int64_t want_commits)
+{
     store_tx *tx = NULL;
     fhir_err err = FHIR_ERR_INIT;
     struct member m[2] = {
@@ -1504,7 +1521,7 @@ group__queued_writers_share_one_commit(void **state)
     }
     assert_int_equal(m[0].rc, 0); /* its put worked; it rolled back */
     assert_int_equal(m[1].rc, 0);
-    assert_int_equal(f->env->g_commits, commits + 1);
+    assert_int_equal(f->env->g_commits, commits + want_commits);
 
     store_res res;
     assert_int_equal(store_read(&res, f->db, f->task, "g0", 0, &err), 0);
@@ -1739,6 +1756,7 @@ main(void)
         T(store_history__unknown_instance_is_not_found),
         T(store_history__callback_stops),
         T(group__queued_writers_share_one_commit),
+        T(group__off_commits_each_alone),
         T(group__concurrent_writers_all_durable),
         T(store_db__other_thread_reads_committed),
         T(store_db__uncommitted_is_invisible),
