@@ -41,8 +41,8 @@ static const struct option options[] = {
      "worker threads = concurrent connections (default 128)"},
     {"--read-connections", "FHIR_READ_CONNECTIONS", K_POSINT, OFF(read_conns),
      "N",
-     "SQLite read connections the workers share (default 8; each keeps "
-     "a 1 MB page cache)"},
+     "SQLite read connections the workers share (default 6; each keeps "
+     "a 2 MB page cache)"},
     {"--definitions", "FHIR_DEFINITIONS", K_STR, OFF(definitions), "DIR",
      "R4 definitions (default profiles/definitions beside the binary)"},
     {"--base-url", "FHIR_BASE_URL", K_STR, OFF(base_url), "URL",
@@ -101,7 +101,7 @@ srv_config_init(srv_config *cfg)
     cfg->port = 8080;
     cfg->db_path = DEFAULT_DB;
     cfg->threads = 128;
-    cfg->read_conns = 8;
+    cfg->read_conns = 6;
     cfg->max_body = FHIR_DEFAULT_MAX_BODY;
     cfg->max_header = 16384;
     cfg->request_timeout_ms = 30000;

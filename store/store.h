@@ -25,7 +25,7 @@ typedef struct store_opts {
     int synchronous_full; /* 1: FULL (survives power loss); 0: NORMAL */
     int no_hot;           /* 1: no hot index (searches use SQL only) */
     int read_conns;       /* most read connections store_db_acquire()
-                             lends at once (0: 8) */
+                             lends at once (0: 6) */
     int no_group;         /* 1: every transaction commits alone (no group
                              commit; for comparison) */
 } store_opts;
