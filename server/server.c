@@ -423,11 +423,23 @@ default_definitions(void)
     return fhir_xstrdup("profiles/definitions");
 }
 
+/* Opens s's store as s->cfg says (the server and offline runs alike). */
+static int
+open_store(srv_server *s, fhir_err *err)
+{
+    store_opts so = STORE_OPTS_INIT;
+    so.path = s->cfg.db_path;
+    so.synchronous_full = s->cfg.durability_full;
+    so.no_hot = s->cfg.no_hot;
+    so.read_conns = s->cfg.read_conns;
+    so.no_group = s->cfg.no_group;
+    return store_env_open(&s->env, &so, err);
+}
+
 int
 srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
 {
     srv_server *s = fhir_xcalloc(1, sizeof(*s));
-    store_opts so = STORE_OPTS_INIT;
     char *defs = NULL;
     char ports[300], threads[16], header[16], req_ms[16], idle_ms[16];
     char ebuf[256] = "";
@@ -440,12 +452,7 @@ srv_start(srv_server **out, const srv_config *cfg, fhir_err *err)
     if (prof_registry_load(&s->prof, defs, err) != 0) {
         goto fail;
     }
-    so.path = cfg->db_path;
-    so.synchronous_full = cfg->durability_full;
-    so.no_hot = cfg->no_hot;
-    so.read_conns = cfg->read_conns;
-    so.no_group = cfg->no_group;
-    if (store_env_open(&s->env, &so, err) != 0) {
+    if (open_store(s, err) != 0) {
         goto fail;
     }
     if (srv__search_setup(s, defs, 0, err) != 0) {
@@ -549,19 +556,13 @@ srv__open_offline(srv_server **out, const srv_config *cfg, int reindex,
                   fhir_err *err)
 {
     srv_server *s = fhir_xcalloc(1, sizeof(*s));
-    store_opts so = STORE_OPTS_INIT;
     char *defs = cfg->definitions ? fhir_xstrdup(cfg->definitions)
                                   : default_definitions();
     int rc = -1;
     *out = NULL;
     s->cfg = *cfg;
-    so.path = cfg->db_path;
-    so.synchronous_full = cfg->durability_full;
-    so.no_hot = cfg->no_hot;
-    so.read_conns = cfg->read_conns;
-    so.no_group = cfg->no_group;
     if (prof_registry_load(&s->prof, defs, err) == 0 &&
-        store_env_open(&s->env, &so, err) == 0 &&
+        open_store(s, err) == 0 &&
         srv__search_setup(s, defs, reindex, err) == 0) {
         rc = 0;
         *out = s;

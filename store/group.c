@@ -67,20 +67,6 @@ store__group_free(store_env *env)
     pthread_mutex_destroy(&env->g_mu);
 }
 
-/* Runs one cached statement of the writer that returns no row. */
-static int
-step_done(store_env *env, enum store_stmt which, const char *what,
-          fhir_err *err)
-{
-    sqlite3_stmt *st = store__stmt(&env->w, which, err);
-    if (st == NULL) {
-        return -1;
-    }
-    int s = sqlite3_step(st);
-    store__done(st);
-    return s == SQLITE_DONE ? 0 : store__fail(err, env->w.db, s, what);
-}
-
 /* Commits (or, when `ok` is 0 or SQLite already lost the transaction,
  * rolls back) the open group, brings the hot index and caches up to date
  * and wakes every waiting member with the outcome. Under wlock. */
@@ -94,7 +80,7 @@ group_end(store_env *env, int ok, fhir_err *err)
         fhir_err_set(&lost, FHIR_ISSUE_TRANSIENT,
                      "the write transaction was rolled back by the database");
     } else if (ok && store__counts_flush(env, &lost) == 0 &&
-               step_done(env, ST_COMMIT, "commit", &lost) == 0) {
+               store__run(&env->w, ST_COMMIT, "commit", &lost) == 0) {
         rc = 0;
     } else {
         if (ok == 0 && lost.issue == FHIR_ISSUE_NONE) {
@@ -189,7 +175,7 @@ member_leave(store_env *env, int wait, fhir_err *err)
 static int
 group_begin(store_env *env, fhir_err *err)
 {
-    if (step_done(env, ST_BEGIN, "begin", err) != 0) {
+    if (store__run(&env->w, ST_BEGIN, "begin", err) != 0) {
         return -1;
     }
     /* Another process (a maintenance run) may have written since our
@@ -227,7 +213,7 @@ store_tx_begin(store_tx **out, store_env *env, fhir_err *err)
             pthread_mutex_unlock(&env->wlock);
             return -1;
         }
-    } else if (step_done(env, ST_SAVEPOINT, "begin", err) != 0) {
+    } else if (store__run(&env->w, ST_SAVEPOINT, "begin", err) != 0) {
         (void)member_leave(env, 0, NULL);
         return -1;
     }
@@ -255,8 +241,8 @@ member_undo(store_tx *tx)
     }
     fhir_err ignored = FHIR_ERR_INIT;
     if (!sqlite3_get_autocommit(env->w.db) &&
-        step_done(env, ST_ROLLBACK_TO, "rollback", &ignored) == 0) {
-        (void)step_done(env, ST_RELEASE, "rollback", &ignored);
+        store__run(&env->w, ST_ROLLBACK_TO, "rollback", &ignored) == 0) {
+        (void)store__run(&env->w, ST_RELEASE, "rollback", &ignored);
     }
     store__hot_undo(env, tx->mark);
     store__pending_undo(env, tx->seq);
@@ -269,7 +255,7 @@ store_tx_commit(store_tx *tx, fhir_err *err)
     store_env *env = tx->env;
     int rc = 0;
     if (tx->seq > 1) {
-        rc = step_done(env, ST_RELEASE, "commit", err);
+        rc = store__run(&env->w, ST_RELEASE, "commit", err);
     }
     if (rc != 0) {
         member_undo(tx);

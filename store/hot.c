@@ -454,12 +454,8 @@ store__hot_undo(store_env *env, const size_t mark[2])
     for (size_t i = mark[1]; i < h->npsys; i++) {
         free(h->psys[i].uri);
     }
-    if (mark[0] < h->npending) {
-        h->npending = mark[0];
-    }
-    if (mark[1] < h->npsys) {
-        h->npsys = mark[1];
-    }
+    h->npending = mark[0]; /* notes only grow while a member runs */
+    h->npsys = mark[1];
 }
 
 void

@@ -63,17 +63,6 @@ keys_sort_unique(struct keys *k)
     k->n = w;
 }
 
-static int
-step(store_env *env, sqlite3_stmt *st, fhir_err *err)
-{
-    int s = sqlite3_step(st);
-    store__done(st);
-    if (s != SQLITE_DONE && s != SQLITE_ROW) {
-        return store__fail(err, env->w.db, s, "index");
-    }
-    return 0;
-}
-
 /* The sysdict number of a token system, created when new. */
 static int
 sys_id(int64_t *out, store_env *env, const char *uri, fhir_err *err)
@@ -103,7 +92,7 @@ sys_id(int64_t *out, store_env *env, const char *uri, fhir_err *err)
         return -1;
     }
     sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
-    if (step(env, st, err) != 0) {
+    if (store__step(&env->w, st, "index", err) != 0) {
         return -1;
     }
     *out = sqlite3_last_insert_rowid(env->w.db);
@@ -176,7 +165,7 @@ insert_row(store_env *env, int64_t rid, const fhir_row *r, int64_t sys,
         sqlite3_bind_text(st, 3, r->code, -1, SQLITE_STATIC);
         break;
     }
-    return step(env, st, err);
+    return store__step(&env->w, st, "index", err);
 }
 
 /* Adds +1 / -1 for keys only in `now` / only in `before` to the pending

@@ -236,10 +236,8 @@ store__counts_flush(store_env *env, fhir_err *err)
             sqlite3_bind_text(st, k++, c->code, -1, SQLITE_STATIC);
         }
         sqlite3_bind_int64(st, k, c->delta);
-        int s = sqlite3_step(st);
-        store__done(st);
-        if (s != SQLITE_DONE) {
-            rc = store__fail(err, env->w.db, s, "counts");
+        if (store__step(&env->w, st, "counts", err) != 0) {
+            rc = -1;
             break;
         }
         log_add(p, i, c->delta);

@@ -52,48 +52,42 @@ store__qcache_clear(store_conn *c)
 }
 
 /* The cached statement for q's text (prepared and cached on a miss), or
- * a fresh uncached one (*slot NULL) while the cached one is stepping. */
+ * a fresh uncached one (*slot NULL) when the slot is stepping already: a
+ * nested query of the same shape, or a busy least recently used slot. */
 static sqlite3_stmt *
 qcache_get(store_conn *c, const fhir_sql *q, store__cached **slot, int *rc)
 {
     uint64_t h = fhir_hash(FHIR_HASH_SEED, q->text.data, q->text.len);
-    store__cached *lru = &c->qc[0];
+    store__cached *use = &c->qc[0]; /* the hit, else the least recent */
+    int hit = 0;
     *slot = NULL;
     *rc = SQLITE_OK;
-    for (size_t i = 0; i < STORE_QCACHE; i++) {
+    for (size_t i = 0; i < STORE_QCACHE && !hit; i++) {
         store__cached *e = &c->qc[i];
-        if (e->st != NULL && e->hash == h && e->len == q->text.len &&
-            memcmp(e->sql, q->text.data, e->len) == 0) {
-            if (e->busy) { /* nested: an uncached copy */
-                sqlite3_stmt *st = NULL;
-                *rc = sqlite3_prepare_v3(c->db, q->text.data, (int)q->text.len,
-                                         0, &st, NULL);
-                return st;
-            }
-            e->used = ++c->qtick;
-            e->busy = 1;
-            *slot = e;
-            return e->st;
-        }
-        if (e->st == NULL || (lru->st != NULL && e->used < lru->used)) {
-            lru = e;
+        hit = e->st != NULL && e->hash == h && e->len == q->text.len &&
+              memcmp(e->sql, q->text.data, e->len) == 0;
+        if (hit || e->st == NULL || (use->st != NULL && e->used < use->used)) {
+            use = e;
         }
     }
-    sqlite3_stmt *st = NULL;
-    *rc = sqlite3_prepare_v3(c->db, q->text.data, (int)q->text.len,
-                             SQLITE_PREPARE_PERSISTENT, &st, NULL);
-    if (*rc != SQLITE_OK || lru->busy) {
-        return st;
+    sqlite3_stmt *st = hit && !use->busy ? use->st : NULL;
+    if (st == NULL) {
+        *rc = sqlite3_prepare_v3(c->db, q->text.data, (int)q->text.len,
+                                 use->busy ? 0 : SQLITE_PREPARE_PERSISTENT, &st,
+                                 NULL);
+        if (*rc != SQLITE_OK || use->busy) {
+            return st;
+        }
+        sqlite3_finalize(use->st);
+        free(use->sql);
+        use->hash = h;
+        use->sql = fhir_xstrndup(q->text.data, q->text.len);
+        use->len = q->text.len;
+        use->st = st;
     }
-    sqlite3_finalize(lru->st);
-    free(lru->sql);
-    lru->hash = h;
-    lru->sql = fhir_xstrndup(q->text.data, q->text.len);
-    lru->len = q->text.len;
-    lru->st = st;
-    lru->used = ++c->qtick;
-    lru->busy = 1;
-    *slot = lru;
+    use->used = ++c->qtick;
+    use->busy = 1;
+    *slot = use;
     return st;
 }
 
@@ -152,16 +146,7 @@ store_read_begin(store_db *db, fhir_err *err)
     if (db->view) {
         return 0; /* inside the write transaction already */
     }
-    sqlite3_stmt *st = store__stmt(db->c, ST_READ_BEGIN, err);
-    if (st == NULL) {
-        return -1;
-    }
-    int s = sqlite3_step(st);
-    store__done(st);
-    if (s != SQLITE_DONE) {
-        return store__fail(err, db->c->db, s, "search");
-    }
-    return 0;
+    return store__run(db->c, ST_READ_BEGIN, "search", err);
 }
 
 void
@@ -169,10 +154,6 @@ store_read_end(store_db *db)
 {
     if (!db->view && !sqlite3_get_autocommit(db->c->db)) {
         fhir_err ignored = FHIR_ERR_INIT;
-        sqlite3_stmt *st = store__stmt(db->c, ST_COMMIT, &ignored);
-        if (st != NULL) {
-            (void)sqlite3_step(st);
-            store__done(st);
-        }
+        (void)store__run(db->c, ST_COMMIT, "search", &ignored);
     }
 }

@@ -292,6 +292,21 @@ store__done(sqlite3_stmt *st)
 }
 
 int
+store__step(store_conn *c, sqlite3_stmt *st, const char *what, fhir_err *err)
+{
+    int s = sqlite3_step(st);
+    store__done(st);
+    return s == SQLITE_DONE ? 0 : store__fail(err, c->db, s, what);
+}
+
+int
+store__run(store_conn *c, enum store_stmt id, const char *what, fhir_err *err)
+{
+    sqlite3_stmt *st = store__stmt(c, id, err);
+    return st == NULL ? -1 : store__step(c, st, what, err);
+}
+
+int
 store__type_of_code(const store_env *env, int code)
 {
     for (int t = 0; t < env->ntypes; t++) {
@@ -699,17 +714,6 @@ next_time(store_env *env)
     return env->last_us;
 }
 
-static int
-step_done(sqlite3_stmt *st, store_env *env, const char *what, fhir_err *err)
-{
-    int s = sqlite3_step(st);
-    store__done(st);
-    if (s != SQLITE_DONE) {
-        return store__fail(err, env->w.db, s, what);
-    }
-    return 0;
-}
-
 /* Writes the version row and points the resource row at it. */
 static int
 write_version(struct found *f, store_tx *tx, int type, const char *id,
@@ -729,7 +733,7 @@ write_version(struct found *f, store_tx *tx, int type, const char *id,
         sqlite3_bind_int64(st, 3, version);
         sqlite3_bind_int64(st, 4, hid);
         sqlite3_bind_int(st, 5, deleted);
-        if (step_done(st, env, "insert", err) != 0) {
+        if (store__step(&env->w, st, "insert", err) != 0) {
             return -1;
         }
         f->rid = sqlite3_last_insert_rowid(env->w.db);
@@ -743,7 +747,7 @@ write_version(struct found *f, store_tx *tx, int type, const char *id,
         sqlite3_bind_int64(st, 2, version);
         sqlite3_bind_int64(st, 3, hid);
         sqlite3_bind_int(st, 4, deleted);
-        if (step_done(st, env, "update", err) != 0) {
+        if (store__step(&env->w, st, "update", err) != 0) {
             return -1;
         }
     }
@@ -759,7 +763,7 @@ write_version(struct found *f, store_tx *tx, int type, const char *id,
     if (body != NULL) {
         sqlite3_bind_blob(st, 6, body, (int)len, SQLITE_STATIC);
     }
-    return step_done(st, env, "insert history", err);
+    return store__step(&env->w, st, "insert history", err);
 }
 
 int
@@ -894,7 +898,7 @@ store_tx_replay_put(store_tx *tx, const char *key, const char *digest,
         return -1;
     }
     sqlite3_bind_int64(st, 1, oldest_us);
-    if (step_done(st, env, "replay", err) != 0) {
+    if (store__step(&env->w, st, "replay", err) != 0) {
         return -1;
     }
     st = store__stmt(&env->w, ST_REPLAY_PUT, err);
@@ -905,5 +909,5 @@ store_tx_replay_put(store_tx *tx, const char *key, const char *digest,
     sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, fhir_now_us());
     sqlite3_bind_blob(st, 4, resp, (int)len, SQLITE_STATIC);
-    return step_done(st, env, "replay", err);
+    return store__step(&env->w, st, "replay", err);
 }

@@ -176,6 +176,13 @@ void store__conn_close(store_conn *c);
 sqlite3_stmt *store__stmt(store_conn *c, enum store_stmt id, fhir_err *err);
 /* Resets and clears a borrowed statement; accepts NULL. */
 void store__done(sqlite3_stmt *st);
+/* Steps borrowed statement st of connection c, which returns no row,
+ * and resets it; -1 with err (about `what`) unless it ran to the end. */
+int store__step(store_conn *c, sqlite3_stmt *st, const char *what,
+                fhir_err *err);
+/* The same for c's cached statement `id` (BEGIN, COMMIT, SAVEPOINT...). */
+int store__run(store_conn *c, enum store_stmt id, const char *what,
+               fhir_err *err);
 /* Maps an SQLite result code to an fhir_err; returns -1. */
 int store__fail(fhir_err *err, sqlite3 *db, int rc, const char *what);
 /* Replaces the index rows of resource `rid` (of served type `type`) by
