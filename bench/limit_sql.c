@@ -82,6 +82,9 @@ struct build {
     long want;
     int64_t us;
     int failed;
+    /* The id the server would give clinic resource (kind, num). */
+    char (*ids[CLINIC_NKIND])[37];
+    long nids[CLINIC_NKIND];
 };
 
 /* ---- set-up ----------------------------------------------------------- */
@@ -178,17 +181,67 @@ add(struct build *b, cJSON *res, int templ)
     return 0;
 }
 
-/* clinic_emit_fn: each clinic resource becomes one to insert. */
+/* The id a POST of clinic resource (kind, num) gets from the server
+ * (fhir_id_new), made on first use. */
+static const char *
+server_id(struct build *b, int kind, long num)
+{
+    if (num >= b->nids[kind]) {
+        long n = b->nids[kind] ? 2 * b->nids[kind] : 1024;
+        while (n <= num) {
+            n *= 2;
+        }
+        b->ids[kind] = realloc(b->ids[kind], (size_t)n * sizeof(*b->ids[kind]));
+        memset(b->ids[kind] + b->nids[kind], 0,
+               (size_t)(n - b->nids[kind]) * sizeof(*b->ids[kind]));
+        b->nids[kind] = n;
+    }
+    if (b->ids[kind][num][0] == '\0') {
+        fhir_id_new(b->ids[kind][num]);
+    }
+    return b->ids[kind][num];
+}
+
+/* Rewrites every "reference": "urn:uuid:..." under node to the Type/id
+ * the server makes of it (server/bundle.c's rewrite_refs). */
+static void
+server_refs(struct build *b, const struct clinic *c, cJSON *node)
+{
+    for (cJSON *m = node->child; m != NULL; m = m->next) {
+        int kind = 0;
+        long num = 0;
+        if (cJSON_IsString(m) && m->string != NULL &&
+            strcmp(m->string, "reference") == 0 &&
+            strncmp(m->valuestring, "urn:uuid:", 9) == 0 &&
+            clinic_urn_parse(c, m->valuestring + 9, &kind, &num) == 0) {
+            char ref[80];
+            snprintf(ref, sizeof(ref), "%s/%s", clinic_type[kind],
+                     server_id(b, kind, num));
+            cJSON_SetValuestring(m, ref);
+        } else if (cJSON_IsObject(m) || cJSON_IsArray(m)) {
+            server_refs(b, c, m);
+        }
+    }
+}
+
+/* clinic_emit_fn: each clinic resource becomes one to insert, as the
+ * server stores it from ingest.c's Bundles: its urn:uuid fullUrl and the
+ * references to it turned into a server-made id. */
 static int
 emit(void *ud, struct clinic *c, int kind, long num, const char *json,
      size_t len)
 {
     struct build *b = ud;
-    (void)c;
-    (void)kind;
-    (void)num;
     cJSON *res = cJSON_ParseWithLength(json, len);
-    int rc = res != NULL ? add(b, res, 0) : -1;
+    if (res == NULL) {
+        return -1;
+    }
+    if (c->urn && kind != CLINIC_PRACTITIONER) {
+        fhir_json_insert(res, 1, "id",
+                         cJSON_CreateString(server_id(b, kind, num)));
+        server_refs(b, c, res);
+    }
+    int rc = add(b, res, 0);
     cJSON_Delete(res);
     return rc;
 }
@@ -200,7 +253,7 @@ build_clinic(struct build *b, uint64_t seed, int group)
 {
     static struct clinic c;
     clinic_init(&c, seed, b->want, emit, b);
-    c.urn = 0; /* ids and Type/id references, as the server stores them */
+    c.urn = 1; /* as ingest.c sends them; emit() gives the server's ids */
     while ((long)b->n < b->want) {
         size_t end = b->n + (size_t)group;
         long lo = c.npat + 1;
@@ -613,6 +666,9 @@ done:
         free(b.v[i].body);
     }
     free(b.v);
+    for (int k = 0; k < CLINIC_NKIND; k++) {
+        free(b.ids[k]);
+    }
     free(lat);
     fhir_arena_free(b.a);
     search_registry_free(reg);

@@ -204,7 +204,8 @@ int fhir_type_count(void);
 
 /* 1 if `id` matches R4's [A-Za-z0-9\-\.]{1,64}, else 0. */
 int fhir_id_valid(const char *id);
-/* Writes a fresh random (version 4) UUID, 36 chars plus NUL. */
+/* Writes a fresh time-ordered (version 7) UUID, 36 chars plus NUL: later
+ * calls in this process give ids that sort later. */
 void fhir_id_new(char out[37]);
 
 /* Wall clock, UTC microseconds since 1970. */

@@ -21,6 +21,8 @@
 #include "server/server.h"
 #include "server/server_int.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,8 @@ typedef struct entry {
     const char *if_none_exist;
     int exists; /* a conditional create that matched: read it */
     srv_sub sub;
+    long prep_at; /* its place in the preparer's order, or -1 */
+    srv_prep prep;
 } entry;
 
 /* fullUrl -> "Type/id" of a transaction's entries, sorted by key. */
@@ -47,8 +51,28 @@ typedef struct urlmap {
     size_t n;
 } urlmap;
 
+/* Prepares a transaction's POST and PUT entries (srv__prepare: checks
+ * and index rows) on a thread of its own, in the order they are written,
+ * while the request thread writes those already prepared: on a machine
+ * with two cores the checks leave the write path. An entry belongs to the
+ * preparing thread until it is counted in `ready`, then to the request
+ * thread alone. */
+typedef struct preparer {
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t ready;    /* order[0 .. ready) are prepared */
+    atomic_int stop; /* the transaction ended: prepare no more */
+    struct entry **order;
+    size_t n;
+    srv_server *srv;
+    fhir_arena *a; /* the index rows (the request's arena is not shared) */
+} preparer;
+
 typedef struct bundle_ctx {
     srv_req *r;
+    preparer prep;
     entry *e;
     size_t n;
     int transaction;
@@ -544,6 +568,143 @@ rewrite_refs(bundle_ctx *b, const entry *en, const char *base, cJSON *node)
     return 0;
 }
 
+/* ---- preparing entries ahead of the writes ------------------------------ */
+
+/* Phase of an entry in a transaction: R4 http.html#trules. */
+static int
+phase(const entry *en)
+{
+    switch (en->method) {
+    case SRV_DELETE:
+        return 0;
+    case SRV_POST:
+        return 1;
+    case SRV_PUT:
+    case SRV_PATCH:
+        return 2;
+    default:
+        return 3;
+    }
+}
+
+/* Fewer preparable entries than this are prepared inline, each as it is
+ * written: a thread costs more than it saves. */
+#define PREPARE_MIN_ENTRIES 16
+
+/* The resource of a POST or PUT entry a transaction will write, or NULL
+ * when the entry is written otherwise (or not at all). */
+static cJSON *
+preparable(const entry *en)
+{
+    if (en->exists || en->id == NULL ||
+        (en->method != SRV_POST && en->method != SRV_PUT)) {
+        return NULL;
+    }
+    cJSON *res = cJSON_GetObjectItemCaseSensitive(en->json, "resource");
+    return cJSON_IsObject(res) ? res : NULL;
+}
+
+static void *
+prepare_run(void *arg)
+{
+    preparer *p = arg;
+    for (size_t i = 0; i < p->n && !atomic_load(&p->stop); i++) {
+        entry *en = p->order[i];
+        cJSON *res = preparable(en);
+        if (en->method == SRV_PUT && fhir_json_str(res, "id") == NULL) {
+            /* As run_one: a resolved conditional update carries its id. */
+            fhir_json_insert(res, 1, "id", cJSON_CreateString(en->id));
+        }
+        srv__prepare(&en->prep, p->srv, res, en->type, en->id,
+                     en->method == SRV_PUT ? en->id : NULL, p->a);
+        pthread_mutex_lock(&p->mu);
+        p->ready = i + 1;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return NULL;
+}
+
+/* Starts preparing the entries of phases POST and PUT (their ids and
+ * references final) when there are enough of them. */
+static void
+prepare_start(bundle_ctx *b)
+{
+    preparer *p = &b->prep;
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        b->e[i].prep_at = -1;
+        n += preparable(&b->e[i]) != NULL;
+    }
+    if (n < PREPARE_MIN_ENTRIES) {
+        return;
+    }
+    p->order = fhir_arena_alloc(b->r->a, n * sizeof(entry *));
+    for (int ph = 0; ph < 4; ph++) {
+        for (size_t i = 0; i < b->n; i++) {
+            entry *en = &b->e[i];
+            if (phase(en) == ph && preparable(en) != NULL) {
+                en->prep_at = (long)p->n;
+                p->order[p->n++] = en;
+            }
+        }
+    }
+    p->srv = b->r->srv;
+    p->a = fhir_arena_new();
+    p->ready = 0;
+    atomic_init(&p->stop, 0);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if (pthread_create(&p->thread, NULL, prepare_run, p) != 0) {
+        /* No thread: every entry is prepared inline. */
+        for (size_t i = 0; i < p->n; i++) {
+            p->order[i]->prep_at = -1;
+        }
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        fhir_arena_free(p->a);
+        p->a = NULL;
+        return;
+    }
+    p->started = 1;
+}
+
+/* Lends entry en its prepared body, once it is ready. */
+static void
+prepare_wait(bundle_ctx *b, entry *en)
+{
+    preparer *p = &b->prep;
+    if (!p->started || en->prep_at < 0) {
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (p->ready <= (size_t)en->prep_at) {
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    en->sub.prep = &en->prep;
+}
+
+/* Stops and joins the preparing thread; frees what it made. */
+static void
+prepare_end(bundle_ctx *b)
+{
+    preparer *p = &b->prep;
+    if (!p->started) {
+        return;
+    }
+    atomic_store(&p->stop, 1);
+    pthread_join(p->thread, NULL);
+    for (size_t i = 0; i < p->ready; i++) {
+        cJSON_Delete(p->order[i]->prep.oo);
+        p->order[i]->prep.oo = NULL;
+    }
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    fhir_arena_free(p->a);
+    p->started = 0;
+}
+
 /* ---- running an entry --------------------------------------------------- */
 
 /* Runs entry en as a request of its own, inside tx (NULL: its own). */
@@ -591,6 +752,7 @@ entry_resource_take(entry *en)
 static void
 run_one(bundle_ctx *b, entry *en, store_tx *tx)
 {
+    prepare_wait(b, en); /* before anything touches its entry */
     if (en->exists) {
         /* A conditional create that matched: answer with the match. */
         run_entry(b, en, SRV_GET,
@@ -758,21 +920,42 @@ abandon(srv_req *r)
     }
 }
 
-/* Phase of an entry in a transaction: R4 http.html#trules. */
+/* 1 when an entry's target is found by search (a conditional create,
+ * update, patch or delete), which needs the transaction. */
 static int
-phase(const entry *en)
+needs_lookup(const bundle_ctx *b)
 {
-    switch (en->method) {
-    case SRV_DELETE:
-        return 0;
-    case SRV_POST:
-        return 1;
-    case SRV_PUT:
-    case SRV_PATCH:
-        return 2;
-    default:
-        return 3;
+    for (size_t i = 0; i < b->n; i++) {
+        const entry *en = &b->e[i];
+        if ((en->method == SRV_POST && en->if_none_exist != NULL) ||
+            ((en->method == SRV_PUT || en->method == SRV_PATCH ||
+              en->method == SRV_DELETE) &&
+             strchr(en->path, '/') == NULL)) {
+            return 1;
+        }
     }
+    return 0;
+}
+
+/* Gives every write entry its Type/id, rewrites the references to
+ * fullUrls and starts preparing the entries. */
+static int
+resolve_and_rewrite(bundle_ctx *b)
+{
+    if (resolve_entries(b) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        entry *en = &b->e[i];
+        cJSON *res = cJSON_GetObjectItemCaseSensitive(en->json, "resource");
+        cJSON *target = en->sub.body ? en->sub.body : res;
+        if (target != NULL &&
+            rewrite_refs(b, en, url_base(b->r->a, en->full_url), target) != 0) {
+            return -1;
+        }
+    }
+    prepare_start(b);
+    return 0;
 }
 
 static int
@@ -789,7 +972,11 @@ run_transaction(bundle_ctx *b, cJSON *in)
     cJSON *bundle = NULL;
     entry *failed = NULL;
 
-    if (map_build(b) != 0) {
+    /* Without conditional entries the ids and references are known
+     * before the transaction: the entries are prepared while it waits
+     * for the writer. */
+    int early = !needs_lookup(b);
+    if (map_build(b) != 0 || (early && resolve_and_rewrite(b) != 0)) {
         goto reply_fail;
     }
     if (srv__tx_begin(r, &err) != 0) {
@@ -818,17 +1005,8 @@ run_transaction(bundle_ctx *b, cJSON *in)
             return same ? 0 : -1;
         }
     }
-    if (resolve_entries(b) != 0) {
+    if (!early && resolve_and_rewrite(b) != 0) {
         goto rollback_fail;
-    }
-    for (size_t i = 0; i < b->n; i++) {
-        entry *en = &b->e[i];
-        cJSON *res = cJSON_GetObjectItemCaseSensitive(en->json, "resource");
-        cJSON *target = en->sub.body ? en->sub.body : res;
-        if (target != NULL &&
-            rewrite_refs(b, en, url_base(r->a, en->full_url), target) != 0) {
-            goto rollback_fail;
-        }
     }
     for (int ph = 0; ph < 4; ph++) {
         for (size_t i = 0; i < b->n; i++) {
@@ -915,6 +1093,7 @@ entry_failed(bundle_ctx *b, entry *en)
 static void
 free_entries(bundle_ctx *b)
 {
+    prepare_end(b);
     for (size_t i = 0; i < b->n; i++) {
         cJSON_Delete(b->e[i].sub.body);
         free(b->e[i].sub.reply);

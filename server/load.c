@@ -22,7 +22,6 @@ put_one(srv_server *s, store_tx *tx, cJSON *res, fhir_err *err)
     const char *type_name = fhir_json_str(res, "resourceType");
     const char *given = fhir_json_str(res, "id");
     int type = type_name ? fhir_type_find(type_name) : -1;
-    cJSON *oo = NULL;
     char fresh[37];
     store_put_result out;
     if (type < 0) {
@@ -34,23 +33,21 @@ put_one(srv_server *s, store_tx *tx, cJSON *res, fhir_err *err)
         return fhir_err_set_at(err, FHIR_ISSUE_INVALID, "id",
                                "'%.64s' is not a valid id", given);
     }
-    int bad = srv__check_resource(s, res, type, given, &oo, err);
-    cJSON_Delete(oo);
-    if (bad != 0) {
-        return -1;
-    }
     if (given == NULL) {
         fhir_id_new(fresh);
     }
     char *id = fhir_xstrdup(given ? given : fresh);
-    if (given == NULL) {
-        /* Indexed with its id (a Patient's compartment row names it). */
-        cJSON_DeleteItemFromObjectCaseSensitive(res, "id");
-        fhir_json_insert(res, 1, "id", cJSON_CreateString(id));
-    }
     fhir_arena *a = fhir_arena_new();
-    fhir_rows rows = {NULL, 0, 0};
-    srv__index(s, type, res, &rows, a);
+    srv_prep p;
+    srv__prepare(&p, s, res, type, id, given, a);
+    cJSON_Delete(p.oo);
+    if (p.rc != 0) {
+        *err = p.err;
+        fhir_arena_free(a);
+        free(id);
+        return -1;
+    }
+    fhir_rows rows = p.rows;
     store_put in = {.type = type,
                     .id = id,
                     .resource = res,

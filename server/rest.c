@@ -270,26 +270,41 @@ srv__tx_end(srv_req *r, int ok, fhir_err *err)
 
 /* ---- create, update, delete ----------------------------------------- */
 
-/* Writes a new version of `res` in the request's transaction. */
+void
+srv__prepare(srv_prep *p, srv_server *s, cJSON *res, int type, const char *id,
+             const char *url_id, fhir_arena *a)
+{
+    memset(p, 0, sizeof(*p));
+    if (url_id == NULL) {
+        /* R4 http.html#create: an id in the body is ignored. */
+        cJSON_DeleteItemFromObjectCaseSensitive(res, "id");
+    }
+    p->rc = srv__check_resource(s, res, type, url_id, &p->oo, &p->err);
+    if (p->rc != 0) {
+        return;
+    }
+    if (fhir_json_str(res, "id") == NULL) {
+        /* A create: indexed with its id (a Patient's compartment row
+         * names it). */
+        fhir_json_insert(res, 1, "id", cJSON_CreateString(id));
+    }
+    srv__index(s, type, res, &p->rows, a);
+}
+
+/* Writes a new version of prepared `res` in the request's transaction. */
 static int
 put_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
-             store_method method, store_put_result *out, fhir_err *err)
+             store_method method, fhir_rows *rows, store_put_result *out,
+             fhir_err *err)
 {
-    fhir_rows rows = {NULL, 0, 0};
     store_put in = {.type = r->type,
                     .id = id,
                     .resource = res,
                     .if_match = match,
                     .create_only = method == STORE_METHOD_POST,
                     .method = method,
-                    .rows = &rows};
+                    .rows = rows};
     memset(out, 0, sizeof(*out));
-    if (fhir_json_str(res, "id") == NULL) {
-        /* A create: indexed with its id (a Patient's compartment row
-         * names it). */
-        fhir_json_insert(res, 1, "id", cJSON_CreateString(id));
-    }
-    srv__index(r->srv, r->type, res, &rows, r->a);
     int began = srv__tx_begin(r, err) == 0;
     int ok = began && store_tx_put(out, r->tx, &in, err) == 0;
     if (began && srv__tx_end(r, ok, err) != 0) {
@@ -302,17 +317,12 @@ put_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
     return ok ? 0 : -1;
 }
 
-/* The Location of a version, absolute; recorded for a Bundle entry. */
+/* "Type/id/_history/n" of a version. */
 static const char *
-location(srv_req *r, const char *id, int64_t version)
+history_path(srv_req *r, const char *id, int64_t version)
 {
-    const char *rel =
-        fhir_arena_printf(r->a, "%s/%s/_history/%lld", fhir_type_name(r->type),
-                          id, (long long)version);
-    if (r->sub != NULL) {
-        r->sub->location = rel;
-    }
-    return fhir_arena_printf(r->a, "%s/%s", r->base, rel);
+    return fhir_arena_printf(r->a, "%s/%s/_history/%lld",
+                             fhir_type_name(r->type), id, (long long)version);
 }
 
 /* Answers a write that is durable now (its transaction committed, or
@@ -320,10 +330,19 @@ location(srv_req *r, const char *id, int64_t version)
 static void
 reply_put(srv_req *r, const store_put_result *out, const char *id)
 {
-    char *hdr = version_headers(r, out->version, out->updated_us);
     int status = out->created ? 201 : 200;
-    hdr = fhir_arena_printf(r->a, "%sLocation: %s\r\n", hdr,
-                            location(r, id, out->version));
+    if (r->sub != NULL) {
+        /* A Bundle entry answers in the response Bundle's entry, which
+         * takes these; it sends no headers. */
+        r->sub->version = out->version;
+        r->sub->updated_us = out->updated_us;
+        r->sub->location = history_path(r, id, out->version);
+        reply_written(r, status, out, id, NULL);
+        return;
+    }
+    char *hdr = version_headers(r, out->version, out->updated_us);
+    hdr = fhir_arena_printf(r->a, "%sLocation: %s/%s\r\n", hdr, r->base,
+                            history_path(r, id, out->version));
     reply_written(r, status, out, id, hdr);
 }
 
@@ -335,11 +354,17 @@ write_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
 {
     fhir_err err = FHIR_ERR_INIT;
     store_put_result out;
-    cJSON *oo = NULL;
+    srv_prep own, *p = r->sub != NULL ? r->sub->prep : NULL;
     memset(&out, 0, sizeof(out));
-    if (srv__check_resource(r->srv, res, r->type,
-                            method == STORE_METHOD_POST ? NULL : id, &oo,
-                            &err) != 0) {
+    if (p == NULL) {
+        p = &own;
+        srv__prepare(p, r->srv, res, r->type, id,
+                     method == STORE_METHOD_POST ? NULL : id, r->a);
+    }
+    cJSON *oo = p->oo;
+    p->oo = NULL;
+    if (p->rc != 0) {
+        err = p->err;
         if (method == STORE_METHOD_PATCH) {
             /* R4 http.html#patch: a patch that makes the resource
              * invalid is unprocessable. */
@@ -349,7 +374,7 @@ write_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
         return -1;
     }
     cJSON_Delete(oo);
-    if (put_resource(r, res, id, match, method, &out, &err) != 0) {
+    if (put_resource(r, res, id, match, method, &p->rows, &out, &err) != 0) {
         srv__reply_err(r, &err);
         free(out.body);
         return -1;
@@ -465,8 +490,6 @@ do_create(srv_req *r)
         fhir_id_new(fresh);
         id = fresh;
     }
-    /* R4 http.html#create: an id in the body is ignored. */
-    cJSON_DeleteItemFromObjectCaseSensitive(res, "id");
     if (cond == NULL) {
         rc = write_resource(r, res, id, 0, STORE_METHOD_POST);
     } else if (srv__tx_begin(r, &err) != 0) {

@@ -54,6 +54,17 @@ typedef enum srv_return {
     SRV_RETURN_OUTCOME
 } srv_return;
 
+/* What a write works out from the body alone, before its transaction:
+ * the endpoint and profile checks, and when they pass the index rows
+ * (srv__prepare). A transaction Bundle prepares its entries on a thread
+ * of its own while the request thread writes (bundle.c). */
+typedef struct srv_prep {
+    int rc;         /* srv__check_resource's result: 0 valid */
+    cJSON *oo;      /* its OperationOutcome (warnings or errors), or NULL */
+    fhir_err err;   /* the failure when rc != 0 */
+    fhir_rows rows; /* when rc == 0 */
+} srv_prep;
+
 /* A Bundle entry run as a request of its own (bundle.c): it has no
  * connection; its headers and body come from the entry and its reply is
  * captured here for the response Bundle. */
@@ -62,6 +73,7 @@ typedef struct srv_sub {
     const char *if_match, *if_none_match, *if_modified_since, *if_none_exist,
         *content_type;
     const char *new_id; /* the id a create uses (chosen by the bundle) */
+    srv_prep *prep;     /* the body already prepared, or NULL */
     /* the reply */
     int status;
     char *reply; /* malloc'd body ("" for none) */
@@ -292,6 +304,11 @@ int srv__tx_end(srv_req *r, int ok, fhir_err *err) FHIR_MUST_CHECK;
  * write path. `id_required` names the URL id a PUT must carry. */
 int srv__check_resource(srv_server *s, cJSON *res, int type, const char *url_id,
                         cJSON **oo, fhir_err *err);
+/* Checks `res` for a write of type/id (url_id: a PUT's URL id, else
+ * NULL for a create), gives it `id` when it has none and makes its index
+ * rows from `a`: the work of a write that needs no transaction. */
+void srv__prepare(srv_prep *p, srv_server *s, cJSON *res, int type,
+                  const char *id, const char *url_id, fhir_arena *a);
 
 /* Lends the store's hot index to the plan (search_plan_hot_run), after
  * its snapshot and estimates are set, loading the sets it needs first. */

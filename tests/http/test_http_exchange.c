@@ -292,6 +292,132 @@ tx__failure_rolls_back_and_names_entry(void **state)
     th_free(g);
 }
 
+/* A Bundle of POSTs and PUTs of its own: enough entries that they are
+ * checked and indexed on the preparing thread (server/bundle.c) while
+ * the request thread writes. Every entry of kind k at index i: k 0 a
+ * Patient POST carrying an id of its own (ignored), k 1 a Task PUT (the
+ * last one with no id in its body), k 2 a Task POST referring to a
+ * Patient by urn:uuid. `bad` >= 0 makes that entry's Task status
+ * invalid. */
+static char *
+big_bundle(const char *tag, int n, int bad)
+{
+    size_t cap = (size_t)n * 600 + 256, len = 0;
+    char *b = malloc(cap);
+    len += (size_t)snprintf(b + len, cap - len,
+                            "{\"resourceType\":\"Bundle\",\"type\":"
+                            "\"transaction\",\"entry\":[");
+    for (int i = 0; i < n; i++) {
+        const char *status = i == bad ? "no-such" : "requested";
+        const char *sep = i ? "," : "";
+        switch (i % 3) {
+        case 0:
+            len += (size_t)snprintf(
+                b + len, cap - len,
+                "%s{\"fullUrl\":\"urn:uuid:%s-0000-4000-8000-%012d\","
+                "\"resource\":{\"resourceType\":\"Patient\",\"id\":"
+                "\"ignored-%d\",\"identifier\":[{\"system\":\"" SYS
+                "\",\"value\":\"%s\"}]},\"request\":{\"method\":"
+                "\"POST\",\"url\":\"Patient\"}}",
+                sep, tag, i, i, tag);
+            break;
+        case 1: {
+            char id[64] = "";
+            if (i + 3 < n) {
+                snprintf(id, sizeof(id), "\"id\":\"%s-put-%d\",", tag, i);
+            }
+            len += (size_t)snprintf(
+                b + len, cap - len,
+                "%s{\"resource\":{\"resourceType\":\"Task\",%s"
+                "\"status\":\"%s\",\"intent\":\"order\","
+                "\"identifier\":[{\"system\":\"" SYS "\",\"value\":"
+                "\"%s\"}]},\"request\":{\"method\":\"PUT\",\"url\":"
+                "\"Task/%s-put-%d\"}}",
+                sep, id, status, tag, tag, i);
+            break;
+        }
+        default:
+            len += (size_t)snprintf(
+                b + len, cap - len,
+                "%s{\"fullUrl\":\"urn:uuid:%s-0000-4000-8000-%012d\","
+                "\"resource\":{\"resourceType\":\"Task\",\"status\":"
+                "\"%s\",\"intent\":\"order\",\"identifier\":[{"
+                "\"system\":\"" SYS "\",\"value\":\"%s\"}],\"for\":{"
+                "\"reference\":\"urn:uuid:%s-0000-4000-8000-%012d\"}},"
+                "\"request\":{\"method\":\"POST\",\"url\":\"Task\"}}",
+                sep, tag, i, status, tag, tag, i - 2);
+            break;
+        }
+    }
+    snprintf(b + len, cap - len, "]}");
+    return b;
+}
+
+/* Entries prepared ahead of the writes end as the same resources, rows
+ * and answers as entries prepared one by one. */
+static void
+tx__many_entries_prepared_ahead(void **state)
+{
+    (void)state;
+    enum { N = 60 }; /* above bundle.c's PREPARE_MIN_ENTRIES */
+    char *b = big_bundle("0f6e1a2c", N, -1);
+    th_resp *r = post_bundle(srv, b, NULL);
+    free(b);
+    assert_int_equal(r->status, 200);
+    for (int i = 0; i < N; i++) {
+        assert_string_equal(th_str(entry(r, i), "response.status"),
+                            "201 Created");
+    }
+    /* 20 Patients, 40 Tasks, found through their index rows. */
+    assert_int_equal(count(srv, "Patient?identifier=" SYS "|0f6e1a2c"), 20);
+    assert_int_equal(count(srv, "Task?identifier=" SYS "|0f6e1a2c"), 40);
+    for (int i = 2; i < N; i += 3) {
+        char *task = ref_of(r, i), *pat = ref_of(r, i - 2);
+        th_resp *t = get(srv, task);
+        assert_int_equal(t->status, 200);
+        assert_string_equal(th_str(t->json, "for.reference"), pat);
+        th_free(t);
+        char q[256];
+        snprintf(q, sizeof(q), "Task?patient=%s&identifier=" SYS "|0f6e1a2c",
+                 pat);
+        assert_int_equal(count(srv, q), 1);
+        /* A create's own id in the body is not kept. */
+        t = get(srv, pat);
+        assert_int_equal(strncmp(th_str(t->json, "id"), "ignored-", 8) != 0, 1);
+        th_free(t);
+        free(task);
+        free(pat);
+    }
+    /* The last PUT had no id in its body: it got its URL's. */
+    th_resp *t = get(srv, "Task/0f6e1a2c-put-58");
+    assert_int_equal(t->status, 200);
+    assert_string_equal(th_str(t->json, "id"), "0f6e1a2c-put-58");
+    th_free(t);
+    th_free(r);
+}
+
+/* A prepared entry that fails its checks fails the transaction as an
+ * inline one does: named, and nothing written. */
+static void
+tx__prepared_entry_failure_rolls_back(void **state)
+{
+    (void)state;
+    enum { N = 60, BAD = 47 };
+    char *b = big_bundle("0f6e1a2d", N, BAD);
+    th_resp *r = post_bundle(srv, b, NULL);
+    free(b);
+    assert_int_equal(r->status, 400);
+    assert_string_equal(th_str(r->json, "resourceType"), "OperationOutcome");
+    assert_non_null(
+        strstr(th_str(r->json, "issue.0.diagnostics"), "Bundle.entry[47]"));
+    th_free(r);
+    assert_int_equal(count(srv, "Patient?identifier=" SYS "|0f6e1a2d"), 0);
+    assert_int_equal(count(srv, "Task?identifier=" SYS "|0f6e1a2d"), 0);
+    th_resp *g = get(srv, "Task/0f6e1a2d-put-1");
+    assert_int_equal(g->status, 404);
+    th_free(g);
+}
+
 /* ifMatch inside a transaction: a stale version fails it all (412). */
 static void
 tx__if_match_conflict_rolls_back(void **state)
@@ -1312,6 +1438,8 @@ main(void)
         cmocka_unit_test(tx__unknown_urn_fails),
         cmocka_unit_test(tx__entries_run_in_spec_order),
         cmocka_unit_test(tx__failure_rolls_back_and_names_entry),
+        cmocka_unit_test(tx__many_entries_prepared_ahead),
+        cmocka_unit_test(tx__prepared_entry_failure_rolls_back),
         cmocka_unit_test(tx__if_match_conflict_rolls_back),
         cmocka_unit_test(tx__same_resource_twice_is_error),
         cmocka_unit_test(tx__conditional_reference),

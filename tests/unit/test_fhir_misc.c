@@ -689,7 +689,7 @@ fhir_id__valid(void **state)
 }
 
 static void
-assert_uuid_v4(const char *id)
+assert_uuid_v7(const char *id)
 {
     assert_int_equal(strlen(id), 36);
     for (int i = 0; i < 36; i++) {
@@ -700,26 +700,36 @@ assert_uuid_v4(const char *id)
             fail_msg("'%s': not lowercase hex at %d", id, i);
         }
     }
-    assert_int_equal(id[14], '4');
+    assert_int_equal(id[14], '7');
     assert_non_null(strchr("89ab", id[19]));
     assert_int_equal(fhir_id_valid(id), 1);
 }
 
 static void
-fhir_id__new_is_uuid_v4(void **state)
+fhir_id__new_is_uuid_v7_in_order(void **state)
 {
     char a[37];
     char b[37];
-
     (void)state;
+    int64_t before_ms = fhir_now_us() / 1000;
     fhir_id_new(a);
-    fhir_id_new(b);
-    assert_uuid_v4(a);
-    assert_uuid_v4(b);
-    assert_string_not_equal(a, b);
-    for (int i = 0; i < 100; i++) {
-        fhir_id_new(a);
-        assert_uuid_v4(a);
+    assert_uuid_v7(a);
+    /* The first 48 bits are the Unix milliseconds of the call. */
+    char ms_hex[13];
+    memcpy(ms_hex, a, 8);
+    memcpy(ms_hex + 8, a + 9, 4);
+    ms_hex[12] = '\0';
+    int64_t ms = (int64_t)strtoll(ms_hex, NULL, 16);
+    assert_in_range(ms, before_ms, fhir_now_us() / 1000 + 1);
+    /* Strictly increasing, also many within one millisecond (past the
+     * 4096 of the sequence). */
+    for (int i = 0; i < 10000; i++) {
+        fhir_id_new(b);
+        assert_uuid_v7(b);
+        if (strcmp(a, b) >= 0) {
+            fail_msg("'%s' does not sort after '%s'", b, a);
+        }
+        memcpy(a, b, sizeof(a));
     }
 }
 
@@ -1183,7 +1193,7 @@ fhir_bundle__new_has_type_id_and_meta(void **state)
     assert_string_equal(child->valuestring, "Bundle");
     child = child->next;
     assert_string_equal(child->string, "id");
-    assert_uuid_v4(child->valuestring);
+    assert_uuid_v7(child->valuestring);
     child = child->next;
     assert_string_equal(child->string, "meta");
     child = child->next;
@@ -1383,7 +1393,7 @@ main(void)
         cmocka_unit_test(fhir_type__find_name_count),
         cmocka_unit_test(fhir_type__unknown_names),
         cmocka_unit_test(fhir_id__valid),
-        cmocka_unit_test(fhir_id__new_is_uuid_v4),
+        cmocka_unit_test(fhir_id__new_is_uuid_v7_in_order),
         cmocka_unit_test(fhir_time__now_is_close_to_time),
         cmocka_unit_test(fhir_time__instant_format_epoch),
         cmocka_unit_test(fhir_time__instant_format_known_value),
