@@ -20,7 +20,8 @@
  *      synchronous FULL or NORMAL, cache_size -16000, temp_store MEMORY)
  *      and the server's checkpoint regime (the WAL hook signals a thread
  *      with its own connection that runs PASSIVE checkpoints past 1000
- *      pages under the same lock as the writer, as store/checkpoint.c);
+ *      pages beside the writes, and again under the writer's lock when
+ *      the WAL reached 4000 pages, as store/checkpoint.c);
  *   4. times only the inserts: per resource one resource row, one history
  *      row (the body as a blob) and its index rows, with the server's SQL
  *      text as prepared statements, --batch resources per BEGIN IMMEDIATE
@@ -52,6 +53,7 @@
 #define TEMPLATES 4000 /* distinct Task bodies; ids make them unique */
 #define TEMPLATE_ID "raw-000000000" /* as long as "raw-%09ld" */
 #define CKPT_PAGES 1000             /* store/checkpoint.c's STORE_CKPT_PAGES */
+#define CKPT_CATCH_UP 4000          /* and its STORE_CKPT_CATCH_UP */
 #define MAX_SAMPLES 4000000
 
 /* One index row, ready to bind. */
@@ -365,10 +367,15 @@ ckpt_run(void *arg)
         }
         c->pages = 0;
         pthread_mutex_unlock(&c->mu);
-        pthread_mutex_lock(&c->wlock);
-        (void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                        NULL, NULL);
-        pthread_mutex_unlock(&c->wlock);
+        int log = 0;
+        if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                      &log, NULL) == SQLITE_OK &&
+            log >= CKPT_CATCH_UP) {
+            pthread_mutex_lock(&c->wlock);
+            (void)sqlite3_wal_checkpoint_v2(
+                c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            pthread_mutex_unlock(&c->wlock);
+        }
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);

@@ -616,7 +616,7 @@ prepare_run(void *arg)
             fhir_json_insert(res, 1, "id", cJSON_CreateString(en->id));
         }
         srv__prepare(&en->prep, p->srv, res, en->type, en->id,
-                     en->method == SRV_PUT ? en->id : NULL, p->a);
+                     en->method == SRV_PUT ? en->id : NULL, 1, p->a);
         pthread_mutex_lock(&p->mu);
         p->ready = i + 1;
         pthread_cond_signal(&p->cv);
@@ -696,8 +696,7 @@ prepare_end(bundle_ctx *b)
     atomic_store(&p->stop, 1);
     pthread_join(p->thread, NULL);
     for (size_t i = 0; i < p->ready; i++) {
-        cJSON_Delete(p->order[i]->prep.oo);
-        p->order[i]->prep.oo = NULL;
+        srv__prepare_clear(&p->order[i]->prep);
     }
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);

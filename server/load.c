@@ -39,22 +39,22 @@ put_one(srv_server *s, store_tx *tx, cJSON *res, fhir_err *err)
     char *id = fhir_xstrdup(given ? given : fresh);
     fhir_arena *a = fhir_arena_new();
     srv_prep p;
-    srv__prepare(&p, s, res, type, id, given, a);
-    cJSON_Delete(p.oo);
+    srv__prepare(&p, s, res, type, id, given, 1, a);
+    int rc = -1;
     if (p.rc != 0) {
         *err = p.err;
-        fhir_arena_free(a);
-        free(id);
-        return -1;
+    } else {
+        store_put in = {.type = type,
+                        .id = id,
+                        .resource = res,
+                        .method = given ? STORE_METHOD_PUT : STORE_METHOD_POST,
+                        .rows = &p.rows,
+                        .body = p.body,
+                        .body_len = p.body_len};
+        memset(&out, 0, sizeof(out));
+        rc = store_tx_put(&out, tx, &in, err);
     }
-    fhir_rows rows = p.rows;
-    store_put in = {.type = type,
-                    .id = id,
-                    .resource = res,
-                    .method = given ? STORE_METHOD_PUT : STORE_METHOD_POST,
-                    .rows = &rows};
-    memset(&out, 0, sizeof(out));
-    int rc = store_tx_put(&out, tx, &in, err);
+    srv__prepare_clear(&p);
     fhir_arena_free(a);
     free(id);
     free(out.body);

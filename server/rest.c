@@ -272,7 +272,7 @@ srv__tx_end(srv_req *r, int ok, fhir_err *err)
 
 void
 srv__prepare(srv_prep *p, srv_server *s, cJSON *res, int type, const char *id,
-             const char *url_id, fhir_arena *a)
+             const char *url_id, int write, fhir_arena *a)
 {
     memset(p, 0, sizeof(*p));
     if (url_id == NULL) {
@@ -289,12 +289,28 @@ srv__prepare(srv_prep *p, srv_server *s, cJSON *res, int type, const char *id,
         fhir_json_insert(res, 1, "id", cJSON_CreateString(id));
     }
     srv__index(s, type, res, &p->rows, a);
+    if (write) {
+        /* Indexed first: the rows are of the resource as sent. */
+        fhir_buf b = FHIR_BUF_INIT;
+        fhir_resource_stamp(res, id, 1, 0);
+        fhir_json_write(&b, res, 0);
+        p->body = fhir_buf_take(&b, &p->body_len);
+    }
+}
+
+void
+srv__prepare_clear(srv_prep *p)
+{
+    cJSON_Delete(p->oo);
+    p->oo = NULL;
+    free(p->body);
+    p->body = NULL;
 }
 
 /* Writes a new version of prepared `res` in the request's transaction. */
 static int
 put_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
-             store_method method, fhir_rows *rows, store_put_result *out,
+             store_method method, const srv_prep *p, store_put_result *out,
              fhir_err *err)
 {
     store_put in = {.type = r->type,
@@ -303,7 +319,9 @@ put_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
                     .if_match = match,
                     .create_only = method == STORE_METHOD_POST,
                     .method = method,
-                    .rows = rows};
+                    .rows = &p->rows,
+                    .body = p->body,
+                    .body_len = p->body_len};
     memset(out, 0, sizeof(*out));
     int began = srv__tx_begin(r, err) == 0;
     int ok = began && store_tx_put(out, r->tx, &in, err) == 0;
@@ -355,14 +373,16 @@ write_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
     fhir_err err = FHIR_ERR_INIT;
     store_put_result out;
     srv_prep own, *p = r->sub != NULL ? r->sub->prep : NULL;
+    int rc = -1;
     memset(&out, 0, sizeof(out));
     if (p == NULL) {
+        /* A create's text is written with its checks: version 1 (an
+         * update's version is known only in the transaction). */
         p = &own;
         srv__prepare(p, r->srv, res, r->type, id,
-                     method == STORE_METHOD_POST ? NULL : id, r->a);
+                     method == STORE_METHOD_POST ? NULL : id,
+                     method == STORE_METHOD_POST, r->a);
     }
-    cJSON *oo = p->oo;
-    p->oo = NULL;
     if (p->rc != 0) {
         err = p->err;
         if (method == STORE_METHOD_PATCH) {
@@ -370,18 +390,17 @@ write_resource(srv_req *r, cJSON *res, const char *id, int64_t match,
              * invalid is unprocessable. */
             err.status = 422;
         }
-        reply_invalid(r, oo, &err);
-        return -1;
-    }
-    cJSON_Delete(oo);
-    if (put_resource(r, res, id, match, method, &p->rows, &out, &err) != 0) {
+        reply_invalid(r, p->oo, &err);
+        p->oo = NULL; /* the reply took it */
+    } else if (put_resource(r, res, id, match, method, p, &out, &err) != 0) {
         srv__reply_err(r, &err);
-        free(out.body);
-        return -1;
+    } else {
+        reply_put(r, &out, id);
+        rc = 0;
     }
-    reply_put(r, &out, id);
     free(out.body);
-    return 0;
+    srv__prepare_clear(p);
+    return rc;
 }
 
 const char *

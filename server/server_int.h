@@ -63,6 +63,8 @@ typedef struct srv_prep {
     cJSON *oo;      /* its OperationOutcome (warnings or errors), or NULL */
     fhir_err err;   /* the failure when rc != 0 */
     fhir_rows rows; /* when rc == 0 */
+    char *body;     /* when rc == 0 and asked: store_put.body (malloc'd) */
+    size_t body_len;
 } srv_prep;
 
 /* A Bundle entry run as a request of its own (bundle.c): it has no
@@ -306,9 +308,12 @@ int srv__check_resource(srv_server *s, cJSON *res, int type, const char *url_id,
                         cJSON **oo, fhir_err *err);
 /* Checks `res` for a write of type/id (url_id: a PUT's URL id, else
  * NULL for a create), gives it `id` when it has none and makes its index
- * rows from `a`: the work of a write that needs no transaction. */
+ * rows from `a`, and with `write` its text as a first version (see
+ * store_put.body): the work of a write that needs no transaction. */
 void srv__prepare(srv_prep *p, srv_server *s, cJSON *res, int type,
-                  const char *id, const char *url_id, fhir_arena *a);
+                  const char *id, const char *url_id, int write, fhir_arena *a);
+/* Frees what srv__prepare made outside the arena. */
+void srv__prepare_clear(srv_prep *p);
 
 /* Lends the store's hot index to the plan (search_plan_hot_run), after
  * its snapshot and estimates are set, loading the sets it needs first. */

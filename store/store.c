@@ -766,6 +766,27 @@ write_version(struct found *f, store_tx *tx, int type, const char *id,
     return store__step(&env->w, st, "insert history", err);
 }
 
+/* A first version written beforehand (store_put.body) into b, its
+ * lastUpdated (the first in the text: meta comes right after id) set to
+ * `us`; 0 when the text has no such member. */
+static int
+stamped_copy(fhir_buf *b, const char *body, size_t len, int64_t us)
+{
+    static const char key[] = "\"lastUpdated\":\"";
+    char when[40];
+    fhir_instant_format(when, sizeof(when), us);
+    size_t wl = strlen(when);
+    fhir_buf_append(b, body, len);
+    char *at = strstr(b->data, key);
+    if (at == NULL || (size_t)(at - b->data) + sizeof(key) - 1 + wl >= len ||
+        at[sizeof(key) - 1 + wl] != '"') {
+        fhir_buf_clear(b);
+        return 0;
+    }
+    memcpy(at + sizeof(key) - 1, when, wl);
+    return 1;
+}
+
 int
 store_tx_put(store_put_result *out, store_tx *tx, const store_put *in,
              fhir_err *err)
@@ -799,8 +820,11 @@ store_tx_put(store_put_result *out, store_tx *tx, const store_put *in,
     int was_live = f.exists && !f.deleted;
     int64_t version = f.exists ? f.version + 1 : 1;
     int64_t hid = next_time(tx->env);
-    fhir_resource_stamp(in->resource, in->id, version, hid);
-    fhir_json_write(&b, in->resource, 0);
+    if (in->body == NULL || version != 1 ||
+        !stamped_copy(&b, in->body, in->body_len, hid)) {
+        fhir_resource_stamp(in->resource, in->id, version, hid);
+        fhir_json_write(&b, in->resource, 0);
+    }
     if (write_version(&f, tx, in->type, in->id, version, hid, in->method,
                       b.data, b.len, err) != 0 ||
         store__rows_write(tx->env, f.rid, in->type, in->rows, was_live ? 0 : 1,

@@ -164,6 +164,13 @@ typedef struct store_put {
     int create_only;     /* 1: fail (duplicate) when the id exists (POST) */
     store_method method; /* recorded in history (POST, PUT, PATCH) */
     const fhir_rows *rows; /* the resource's index rows (may be NULL) */
+    /* Optional: `resource` as its first version is stored, written
+     * beforehand (fhir_resource_stamp with version 1 and any time, then
+     * fhir_json_write), so that a writer need not: used when the put
+     * makes version 1, with the real lastUpdated written in place. Else
+     * the store stamps and writes `resource` itself. */
+    const char *body;
+    size_t body_len;
 } store_put;
 
 typedef struct store_put_result {
