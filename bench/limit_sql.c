@@ -365,12 +365,15 @@ ckpt_run(void *arg)
         if (c->stop) {
             break;
         }
+        int log = c->pages;
         c->pages = 0;
         pthread_mutex_unlock(&c->mu);
-        int log = 0;
-        if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                      &log, NULL) == SQLITE_OK &&
-            log >= CKPT_CATCH_UP) {
+        if (log < CKPT_CATCH_UP &&
+            sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                      &log, NULL) != SQLITE_OK) {
+            log = 0;
+        }
+        if (log >= CKPT_CATCH_UP) {
             pthread_mutex_lock(&c->wlock);
             (void)sqlite3_wal_checkpoint_v2(
                 c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);

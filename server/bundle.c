@@ -51,10 +51,11 @@ typedef struct urlmap {
     size_t n;
 } urlmap;
 
-/* Prepares a transaction's POST and PUT entries (srv__prepare: checks
- * and index rows) on a thread of its own, in the order they are written,
- * while the request thread writes those already prepared: on a machine
- * with two cores the checks leave the write path. An entry belongs to the
+/* Prepares a transaction's POST and PUT entries (srv__prepare: checks,
+ * index rows and the text of a first version) on a thread of its own, in
+ * the order they are written, while the request thread writes those
+ * already prepared: on a machine with two cores that work leaves the
+ * write path. An entry belongs to the
  * preparing thread until it is counted in `ready`, then to the request
  * thread alone. */
 typedef struct preparer {

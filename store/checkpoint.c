@@ -14,11 +14,14 @@
  * a checkpoint copied all of it; beside a stream of commits that moment
  * never comes, and the file would grow without bound (seen: 600 MB in 8 s
  * of single POSTs). So once the WAL has reached STORE_CKPT_CATCH_UP pages
- * a second pass runs under the writer lock, between two commits; it
- * copies only what the first pass left, and the next write restarts the
- * WAL. Durability is unchanged: a
- * commit is durable once its WAL frames are synced; the checkpoint only
- * moves them.
+ * the pass runs under the writer lock, between two commits (it has little
+ * left to copy: the passes before it copied most), and the next write
+ * restarts the WAL. Writes can still outrun one pass beside them (a busy
+ * disk, a starved thread): at STORE_CKPT_LIMIT pages the next write
+ * transaction waits for the pass and runs one itself before it begins
+ * (store__ckpt_throttle), so the WAL stays under about 64 MB. Durability is
+ * unchanged: a commit is durable once its WAL frames are synced; the checkpoint
+ * only moves them.
  */
 #include "store/store.h"
 #include "store/store_int.h"
@@ -26,17 +29,33 @@
 #include <stdlib.h>
 
 #define STORE_CKPT_PAGES 1000    /* WAL frames (4 MB at 4 KB pages) */
-#define STORE_CKPT_CATCH_UP 4000 /* frames: then finish under the lock */
+#define STORE_CKPT_CATCH_UP 4000 /* frames: then copy under the lock */
+#define STORE_CKPT_LIMIT 16000   /* frames: the next write waits (64 MB) */
 
 struct store__ckpt {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int pages; /* WAL size the last commit reported */
+    int pages; /* WAL size the last commit past STORE_CKPT_PAGES reported */
     int stop;
+    pthread_mutex_t pass; /* held during each checkpoint on db */
+    int wal; /* WAL size after the last commit (under the writer lock) */
     sqlite3 *db;
     store_env *env;
 };
+
+/* One PASSIVE checkpoint on the thread's connection; *log the WAL's
+ * size, 0 when it could not run. */
+static void
+pass(store__ckpt *c, int *log)
+{
+    pthread_mutex_lock(&c->pass);
+    if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, log,
+                                  NULL) != SQLITE_OK) {
+        *log = 0;
+    }
+    pthread_mutex_unlock(&c->pass);
+}
 
 static int
 wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
@@ -44,6 +63,7 @@ wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
     store__ckpt *c = ctx;
     (void)db;
     (void)name;
+    c->wal = pages;
     if (pages >= STORE_CKPT_PAGES) {
         pthread_mutex_lock(&c->mu);
         c->pages = pages;
@@ -65,23 +85,35 @@ run(void *arg)
         if (c->stop) {
             break;
         }
+        int log = c->pages;
         c->pages = 0;
         pthread_mutex_unlock(&c->mu);
         /* Readers on old snapshots may keep part of the WAL; the next
          * commit past the limit asks again. */
-        int log = 0;
-        if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                      &log, NULL) == SQLITE_OK &&
-            log >= STORE_CKPT_CATCH_UP) {
+        if (log < STORE_CKPT_CATCH_UP) {
+            pass(c, &log);
+        }
+        if (log >= STORE_CKPT_CATCH_UP) {
+            int ignored = 0;
             store__wlock(c->env);
-            (void)sqlite3_wal_checkpoint_v2(
-                c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            pass(c, &ignored);
             store__wunlock(c->env);
         }
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+void
+store__ckpt_throttle(store_env *env)
+{
+    store__ckpt *c = env->ckpt;
+    if (c != NULL && c->wal >= STORE_CKPT_LIMIT) {
+        int ignored = 0;
+        pass(c, &ignored);
+        c->wal = 0;
+    }
 }
 
 void
@@ -101,9 +133,11 @@ store__ckpt_start(store_env *env)
                                             : "PRAGMA synchronous = NORMAL",
                  NULL, NULL, NULL);
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->pass, NULL);
     pthread_cond_init(&c->cv, NULL);
     if (pthread_create(&c->thread, NULL, run, c) != 0) {
         pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->pass);
         pthread_mutex_destroy(&c->mu);
         sqlite3_close(c->db);
         free(c);
@@ -130,6 +164,7 @@ store__ckpt_stop(store_env *env)
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
     pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->pass);
     pthread_mutex_destroy(&c->mu);
     sqlite3_close(c->db);
     free(c);

@@ -175,6 +175,7 @@ member_leave(store_env *env, int wait, fhir_err *err)
 static int
 group_begin(store_env *env, fhir_err *err)
 {
+    store__ckpt_throttle(env);
     if (store__run(&env->w, ST_BEGIN, "begin", err) != 0) {
         return -1;
     }

@@ -794,12 +794,13 @@ store_tx_put(store_put_result *out, store_tx *tx, const store_put *in,
     struct found f;
     fhir_buf b = FHIR_BUF_INIT;
     memset(out, 0, sizeof(*out));
-    if (find(&f, tx, in->type, in->id, err) != 0) {
+    /* A create names an id that should be new (a POST's is the server's
+     * own): no lookup; the resource table's UNIQUE(type, id) refuses one
+     * that exists, below. */
+    if (in->create_only) {
+        memset(&f, 0, sizeof(f));
+    } else if (find(&f, tx, in->type, in->id, err) != 0) {
         return -1;
-    }
-    if (in->create_only && f.exists) {
-        return fhir_err_set(err, FHIR_ISSUE_DUPLICATE, "%s/%s already exists",
-                            fhir_type_name(in->type), in->id);
     }
     /* R4 http.html#concurrency: the version the client saw must still be
      * the current one. */
@@ -826,8 +827,16 @@ store_tx_put(store_put_result *out, store_tx *tx, const store_put *in,
         fhir_json_write(&b, in->resource, 0);
     }
     if (write_version(&f, tx, in->type, in->id, version, hid, in->method,
-                      b.data, b.len, err) != 0 ||
-        store__rows_write(tx->env, f.rid, in->type, in->rows, was_live ? 0 : 1,
+                      b.data, b.len, err) != 0) {
+        if (in->create_only && err->issue == FHIR_ISSUE_DUPLICATE) {
+            fhir_err_clear(err);
+            fhir_err_set(err, FHIR_ISSUE_DUPLICATE, "%s/%s already exists",
+                         fhir_type_name(in->type), in->id);
+        }
+        fhir_buf_clear(&b);
+        return -1;
+    }
+    if (store__rows_write(tx->env, f.rid, in->type, in->rows, was_live ? 0 : 1,
                           was_live, err) != 0) {
         fhir_buf_clear(&b);
         return -1;

@@ -221,6 +221,10 @@ void store__pending_free(store_env *env);
  * joins it, before the writer connection closes. */
 void store__ckpt_start(store_env *env);
 void store__ckpt_stop(store_env *env);
+/* Under the writer lock, before a write transaction: when the WAL has
+ * outgrown the background checkpoints, waits for the one running and
+ * runs one (store/checkpoint.c). */
+void store__ckpt_throttle(store_env *env);
 /* hot.c: the in-memory sets. store__hot_note records one resource's
  * change in the open write transaction (old and new token and reference
  * keys, the parameters it has rows for, its date rows; live 0 for a

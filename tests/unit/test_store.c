@@ -1656,14 +1656,15 @@ group__concurrent_writers_all_durable(void **state)
 
 /* One thread committing as fast as it can: the background checkpoint
  * copies beside the commits and never reaches the WAL's end, so without
- * its catch-up pass under the writer lock (store/checkpoint.c) the WAL
- * grows with every commit (about 90 MB here); with it the WAL stays near
- * its catch-up size (4000 pages, 16 MB). */
+ * its pass under the writer lock (store/checkpoint.c) the WAL grows with
+ * every commit (to about 190 MB here); with it, and the writer waiting
+ * at 16000 pages (64 MB, store__ckpt_throttle), the WAL stays under 64 MB
+ * and one commit. */
 static void
 checkpoint__wal_bounded_under_a_stream_of_commits(void **state)
 {
     struct fixture *f = *state;
-    enum { COMMITS = 1500, TEXT = 48 * 1024 };
+    enum { COMMITS = 2500, TEXT = 48 * 1024 };
     char *text = malloc(TEXT + 1);
     char wal[160];
     off_t most = 0;
@@ -1688,7 +1689,8 @@ checkpoint__wal_bounded_under_a_stream_of_commits(void **state)
     }
     free(text);
     assert_int_equal(db_int(f->path, "SELECT count(*) FROM resource"), COMMITS);
-    if (most > (off_t)40 << 20) {
+    print_message("the WAL peaked at %lld MB\n", (long long)(most >> 20));
+    if (most > (off_t)66 << 20) {
         fail_msg("the WAL reached %lld bytes", (long long)most);
     }
 }
