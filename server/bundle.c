@@ -44,11 +44,12 @@ typedef struct entry {
     srv_prep prep;
 } entry;
 
-/* fullUrl -> "Type/id" of a transaction's entries, sorted by key. */
+/* fullUrl -> "Type/id" of a transaction's entries: a hash table with open
+ * addressing (a 1,000-entry Bundle looks up a few thousand references). */
 typedef struct urlmap {
-    const char **key;
+    const char **key; /* NULL: free slot */
     const char **val;
-    size_t n;
+    size_t cap; /* a power of two; 0 when no entry has a fullUrl */
 } urlmap;
 
 /* Prepares a transaction's POST and PUT entries (srv__prepare: checks,
@@ -227,20 +228,27 @@ read_entry(bundle_ctx *b, entry *en, cJSON *json, int i)
 
 /* ---- fullUrl map ------------------------------------------------------- */
 
-static int
-cmp_str(const void *x, const void *y)
+/* The slot of key: its own, or the free one where it would go. */
+static size_t
+map_find(const urlmap *m, const char *key)
 {
-    return strcmp(*(const char *const *)x, *(const char *const *)y);
+    size_t i = (size_t)fhir_hash(FHIR_HASH_SEED, key, strlen(key));
+    for (i &= m->cap - 1; m->key[i] != NULL; i = (i + 1) & (m->cap - 1)) {
+        if (strcmp(m->key[i], key) == 0) {
+            break;
+        }
+    }
+    return i;
 }
 
 static const char **
 map_slot(const urlmap *m, const char *key)
 {
-    if (m->n == 0 || key == NULL) {
+    if (m->cap == 0 || key == NULL) {
         return NULL;
     }
-    const char **k = bsearch(&key, m->key, m->n, sizeof(char *), cmp_str);
-    return k ? &m->val[k - m->key] : NULL;
+    size_t i = map_find(m, key);
+    return m->key[i] != NULL ? &m->val[i] : NULL;
 }
 
 /* The Type/id that a fullUrl stands for, or NULL. */
@@ -256,25 +264,30 @@ static int
 map_build(bundle_ctx *b)
 {
     urlmap *m = &b->map;
-    m->key = fhir_arena_alloc(b->r->a, (b->n + 1) * sizeof(char *));
-    m->val = fhir_arena_alloc(b->r->a, (b->n + 1) * sizeof(char *));
-    for (size_t i = 0; i < b->n; i++) {
-        if (b->e[i].full_url != NULL) {
-            m->key[m->n++] = b->e[i].full_url;
-        }
+    m->cap = 16;
+    while (m->cap < 2 * b->n) {
+        m->cap *= 2;
     }
-    qsort(m->key, m->n, sizeof(char *), cmp_str);
-    for (size_t i = 1; i < m->n; i++) {
-        if (strcmp(m->key[i - 1], m->key[i]) == 0) {
-            for (size_t k = 0; k < b->n; k++) {
+    m->key = fhir_arena_alloc(b->r->a, m->cap * sizeof(char *));
+    m->val = fhir_arena_alloc(b->r->a, m->cap * sizeof(char *));
+    memset(m->key, 0, m->cap * sizeof(char *));
+    memset(m->val, 0, m->cap * sizeof(char *));
+    for (size_t i = 0; i < b->n; i++) {
+        const char *url = b->e[i].full_url;
+        if (url == NULL) {
+            continue;
+        }
+        size_t at = map_find(m, url);
+        if (m->key[at] != NULL) {
+            for (size_t k = 0; k < i; k++) {
                 if (b->e[k].full_url != NULL &&
-                    strcmp(b->e[k].full_url, m->key[i]) == 0) {
+                    strcmp(b->e[k].full_url, url) == 0) {
                     return fail_at(b, &b->e[k], FHIR_ISSUE_DUPLICATE, 400,
-                                   "Two entries have the fullUrl %.200s",
-                                   m->key[i]);
+                                   "Two entries have the fullUrl %.200s", url);
                 }
             }
         }
+        m->key[at] = url;
     }
     return 0;
 }
@@ -958,6 +971,18 @@ resolve_and_rewrite(bundle_ctx *b)
     return 0;
 }
 
+/* The transaction-response Bundle. */
+static void
+response_text(bundle_ctx *b, fhir_buf *text)
+{
+    cJSON *bundle = fhir_bundle_new("transaction-response");
+    for (size_t i = 0; i < b->n; i++) {
+        add_response(b, bundle, &b->e[i]);
+    }
+    fhir_json_write(text, bundle, 0);
+    cJSON_Delete(bundle);
+}
+
 static int
 run_transaction(bundle_ctx *b, cJSON *in)
 {
@@ -969,7 +994,6 @@ run_transaction(bundle_ctx *b, cJSON *in)
         fhir_now_us() - (int64_t)r->srv->cfg.replay_window * 1000000;
     char *old_digest = NULL, *old = NULL;
     size_t old_len = 0;
-    cJSON *bundle = NULL;
     entry *failed = NULL;
 
     /* Without conditional entries the ids and references are known
@@ -1022,22 +1046,24 @@ run_transaction(bundle_ctx *b, cJSON *in)
             }
         }
     }
-    bundle = fhir_bundle_new("transaction-response");
-    for (size_t i = 0; i < b->n; i++) {
-        add_response(b, bundle, &b->e[i]);
-    }
+    /* The response is written inside the transaction only when it is
+     * kept for retries; else after the commit, the writer free. */
     fhir_buf text = FHIR_BUF_INIT;
-    fhir_json_write(&text, bundle, 0);
-    cJSON_Delete(bundle);
-    if (key != NULL && store_tx_replay_put(r->tx, key, dig, text.data, text.len,
-                                           oldest, &err) != 0) {
-        fhir_buf_clear(&text);
-        goto store_fail;
+    if (key != NULL) {
+        response_text(b, &text);
+        if (store_tx_replay_put(r->tx, key, dig, text.data, text.len, oldest,
+                                &err) != 0) {
+            fhir_buf_clear(&text);
+            goto store_fail;
+        }
     }
     if (srv__tx_end(r, 1, &err) != 0) {
         fhir_buf_clear(&text);
         srv__reply_err(r, &err);
         return -1;
+    }
+    if (key == NULL) {
+        response_text(b, &text);
     }
     srv__reply_body(r, 200, text.data, text.len, NULL);
     fhir_buf_clear(&text);

@@ -292,6 +292,35 @@ tx__failure_rolls_back_and_names_entry(void **state)
     th_free(g);
 }
 
+/* Two entries with one fullUrl make the references ambiguous: 400, the
+ * first of them named, nothing written. */
+static void
+tx__duplicate_full_url_is_error(void **state)
+{
+    (void)state;
+    const char *b =
+        "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+        "{\"fullUrl\":\"urn:uuid:0f6e1a2b-0000-4000-8000-0000000000d0\","
+        "\"resource\":{\"resourceType\":\"Patient\",\"identifier\":[{"
+        "\"system\":\"" SYS "\",\"value\":\"dupurl\"}]},"
+        "\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}},"
+        "{\"fullUrl\":\"urn:uuid:0f6e1a2b-0000-4000-8000-0000000000d1\","
+        "\"resource\":{\"resourceType\":\"Patient\",\"identifier\":[{"
+        "\"system\":\"" SYS "\",\"value\":\"dupurl\"}]},"
+        "\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}},"
+        "{\"fullUrl\":\"urn:uuid:0f6e1a2b-0000-4000-8000-0000000000d1\","
+        "\"resource\":{\"resourceType\":\"Patient\",\"identifier\":[{"
+        "\"system\":\"" SYS "\",\"value\":\"dupurl\"}]},"
+        "\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}}]}";
+    th_resp *r = post_bundle(srv, b, NULL);
+    assert_int_equal(r->status, 400);
+    const char *d = th_str(r->json, "issue.0.diagnostics");
+    assert_non_null(strstr(d, "Two entries have the fullUrl"));
+    assert_non_null(strstr(d, "Bundle.entry[1]"));
+    th_free(r);
+    assert_int_equal(count(srv, "Patient?identifier=" SYS "|dupurl"), 0);
+}
+
 /* A Bundle of POSTs and PUTs of its own: enough entries that they are
  * checked and indexed on the preparing thread (server/bundle.c) while
  * the request thread writes. Every entry of kind k at index i: k 0 a
@@ -1438,6 +1467,7 @@ main(void)
         cmocka_unit_test(tx__unknown_urn_fails),
         cmocka_unit_test(tx__entries_run_in_spec_order),
         cmocka_unit_test(tx__failure_rolls_back_and_names_entry),
+        cmocka_unit_test(tx__duplicate_full_url_is_error),
         cmocka_unit_test(tx__many_entries_prepared_ahead),
         cmocka_unit_test(tx__prepared_entry_failure_rolls_back),
         cmocka_unit_test(tx__if_match_conflict_rolls_back),
