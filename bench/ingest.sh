@@ -19,8 +19,15 @@
 # bench/results/history.txt, and each run's line to $BENCH_ROWS for
 # bench/summary.sh. The server runs with --durability $BENCH_DURABILITY
 # (default full).
+#
+# Before each transaction workload, bench/limit_sql.c (beside INGEST)
+# inserts the same clinic resources raw, 1000 per transaction, into a
+# fresh file: the limit the summary holds that workload against. On a
+# shared 2-core machine a limit measured minutes apart moves by a third,
+# so each pair is measured back to back.
 set -euo pipefail
 server=$1 ingest=$2
+limit=$(dirname "$ingest")/limit_sql
 entries=${BENCH_ENTRIES:-1000}
 bundles=${BENCH_INGEST_BUNDLES:-20}
 tx_secs=${BENCH_INGEST_SECONDS:-30}
@@ -41,6 +48,20 @@ stop_server() {
   pid=
 }
 trap 'stop_server; rm -rf "$dir"' EXIT
+
+# raw_before NAME: the raw limit for workload NAME, appended to
+# $dir/rows as "name=raw_NAME ..." and emitted as lim_clinic_NAME.
+raw_before() {
+  [ -x "$limit" ] || return 0
+  rm -f "$dir/raw.db" "$dir/raw.db-wal" "$dir/raw.db-shm"
+  local out
+  out=$("$limit" --db "$dir/raw.db" --source clinic --batch "$entries" \
+    --count $((entries * bundles)) --durability "$(durability)" || true)
+  rm -f "$dir/raw.db" "$dir/raw.db-wal" "$dir/raw.db-shm"
+  [ -n "$out" ] || return 0
+  echo "name=raw_$1 $out" >>"$dir/rows"
+  emit "lim_clinic_$1" "$out"
+}
 
 # run NAME MODE CLIENTS SECONDS: one workload on a fresh server; appends
 # "name=NAME <ingest's line> stored=N rss_kb=N" to $dir/rows.
@@ -65,7 +86,9 @@ run() {
 }
 
 : >"$dir/rows"
+raw_before tx1
 run tx1 tx 1 "$tx_secs"
+raw_before tx4
 run tx4 tx 4 "$tx_secs"
 run post1 post 1 "$post_secs"
 run post4 post 4 "$post_secs"
@@ -94,6 +117,10 @@ each() { awk -v n="$(field "$tx1" "$1")" -v b="$bundles" 'BEGIN { printf "%.0f",
       "$(field "$line" stored)" "$(($(field "$line" rss_kb) / 1024))"
   done
   echo "target transaction ingest >= 8000 resources/s (1 client): $(rps tx1) $(verdict "$(rps tx1)" 8000 ge)"
+  for n in tx1 tx4; do
+    [ -n "$(row "raw_$n")" ] || continue
+    echo "raw SQLite just before $n (the same resources, 1000 per transaction): $(rps "raw_$n") resources/s; $n / raw $(ratio "$n" "raw_$n") (target >= 0.6) $(verdict "$(ratio "$n" "raw_$n")" 0.6 ge)"
+  done
   echo "target cost per entry in a transaction <= 1/5 of a POST's (POST resources/s / transaction resources/s <= 0.2): 1 client $(ratio post1 tx1) $(verdict "$(ratio post1 tx1)" 0.2 le); 4 clients $(ratio post4 tx4) $(verdict "$(ratio post4 tx4)" 0.2 le)"
 } | tee -a bench/results/history.txt
 if [ -s "$dir/ingest.err" ]; then
