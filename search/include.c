@@ -197,13 +197,15 @@ search_incl_refs_sql(fhir_sql *out, fhir_buf *list, const search_incl *in,
         fhir_buf_printf(list, i ? ",%lld" : "%lld", (long long)rids[i]);
     }
     fhir_buf_putc(list, ']');
-    /* "+t.param": the page's rids are the way in (the primary key), not
-     * every row of the parameter (idx_ref_q); without statistics SQLite
-     * would pick the latter. */
-    fhir_sql_add(out, "SELECT DISTINCT t.ref FROM idx_ref t WHERE +t.param = ");
+    /* The page's rids are the way in, each one primary-key range
+     * (rid, param); CROSS JOIN keeps SQLite from walking every row of the
+     * parameter (idx_ref_q) instead, which it may pick without
+     * statistics. */
+    fhir_sql_add(out, "SELECT DISTINCT t.ref FROM json_each(");
+    fhir_sql_text(out, list->data, list->len);
+    fhir_sql_add(out, ") j CROSS JOIN idx_ref t ON t.rid = j.value "
+                      "AND t.param = ");
     fhir_sql_int(out, in->param->num);
-    fhir_sql_add(out, " AND t.rid IN ");
-    list_bind(out, list);
 }
 
 void
@@ -211,11 +213,13 @@ search_incl_fetch_sql(fhir_sql *out, fhir_buf *list, int tcode,
                       const char *const *ids, size_t n)
 {
     list_strs(list, ids, n);
-    fhir_sql_add(out, "SELECT r.rid, r.type, r.id, h.body FROM resource r "
-                      "JOIN history h ON h.hid = r.hid WHERE r.type = ");
+    /* Each id one lookup in resource's (type, id) index. */
+    fhir_sql_add(out, "SELECT r.rid, r.type, r.id, h.body FROM json_each(");
+    fhir_sql_text(out, list->data, list->len);
+    fhir_sql_add(out, ") j CROSS JOIN resource r ON r.type = ");
     fhir_sql_int(out, tcode);
-    fhir_sql_add(out, " AND r.deleted = 0 AND r.id IN ");
-    list_bind(out, list);
+    fhir_sql_add(out, " AND r.id = j.value JOIN history h ON h.hid = r.hid "
+                      "WHERE r.deleted = 0");
 }
 
 void
