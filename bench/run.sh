@@ -31,8 +31,10 @@
 #           buys (issue 6).
 #   ingest  bench/ingest.sh: transaction Bundles of 1000 entries.
 #   search  bench/search.sh at BENCH_TASKS Tasks (default 100000), its
-#           64-connection peak RSS, and bench/search_sql.c's best-order
-#           SQL for each query on the same file.
+#           64-connection peak RSS, bench/search_sql.c's best-order SQL
+#           for each query on the same file, and the HTTP floor (the
+#           fixed 1.5 KB body of bench/limit_http.c, 1 client): a
+#           search's limit is its SQL p99 plus the floor p99.
 #
 # Every write runs at BENCH_DURABILITY (full, the default, or normal): the
 # server's --durability and the raw SQLite synchronous setting. Each
@@ -160,7 +162,7 @@ if has ingest; then
 fi
 if has search; then
   BENCH_TASKS=${BENCH_TASKS:-100000} bench/search.sh "$server" \
-    "$bin/loadgen" "$bin/gen" "$bin" "$bin/search_sql"
+    "$bin/loadgen" "$bin/gen" "$bin" "$bin/search_sql" "$bin/limit_http"
 fi
 if [ -s "$dir/loadgen.err" ]; then
   head -5 "$dir/loadgen.err" >&2

@@ -5,7 +5,7 @@
 # then 16, against a generated clinic of BENCH_TASKS Tasks (default 100000;
 # the issues' targets are stated for 1000000).
 #
-#   bench/search.sh SERVER LOADGEN GEN CACHEDIR [SEARCH_SQL]
+#   bench/search.sh SERVER LOADGEN GEN CACHEDIR [SEARCH_SQL [LIMIT_HTTP]]
 #
 # The database comes from bench/gen.c and is cached in CACHEDIR, keyed by
 # task count, seed (BENCH_SEED, default 1) and a hash of bench/gen.c and
@@ -24,12 +24,21 @@
 # Tasks in turn: the server's peak RSS (VmHWM, over the whole run) is
 # reported with 64 connections open. With SEARCH_SQL (bench/search_sql),
 # once the server is stopped, each query's best-order SQL is timed on the
-# same database file for the same BENCH_SEARCH_SECONDS.
+# same database file for the same BENCH_SEARCH_SECONDS; with LIMIT_HTTP
+# (bench/limit_http), the HTTP floor is measured on the same file too:
+# CivetWeb with the server's options returning a fixed 1.5 KB body over
+# one keep-alive connection, for BENCH_SEARCH_SECONDS.
+#
+# The limit of a search (bench/summary.sh) is its best-order SQL p99 plus
+# the HTTP floor p99, both from this run: an answer over HTTP cannot come
+# faster than its SQL plus one round trip, and for a query whose SQL takes
+# microseconds the SQL alone would measure the round trip, not the
+# server's work. The same sum applies to every query.
 # Prints one table, plus load time, database size and stored JSON bytes;
 # also appends it to bench/results/history.txt, and every result line to
 # $BENCH_ROWS for bench/summary.sh.
 set -euo pipefail
-server=$1 loadgen=$2 gen=$3 cache=$4 search_sql=${5:-}
+server=$1 loadgen=$2 gen=$3 cache=$4 search_sql=${5:-} limit_http=${6:-}
 tasks=${BENCH_TASKS:-100000}
 seed=${BENCH_SEED:-1}
 secs=${BENCH_SEARCH_SECONDS:-3}
@@ -165,6 +174,21 @@ emit search_mixed "$mixed"
 stop_server
 emit search_rss "rss_kb=$rss_kb conns=$conns64 tasks=$(field "$genline" tasks)"
 emit search_gen "$genline"
+if [ -n "$limit_http" ]; then
+  # The HTTP floor: the round trip under every search, 1 client.
+  # (not stop_server: its RSS is not the server's)
+  "$limit_http" --db "$db" 2>"$dir/floor.log" &
+  fpid=$!
+  port=$(server_port "$dir/floor.log" "$fpid")
+  if [ -n "$port" ]; then
+    printf 'floor\tfixed-1.5k\n' >"$dir/floor.urls"
+    emit search_floor "$("$loadgen" --url "http://127.0.0.1:$port/fhir" \
+      --mode urls --file "$dir/floor.urls" --conns 1 --seconds "$secs" \
+      --warmup "$warmup" 2>>"$dir/loadgen.err" || true)"
+  fi
+  kill "$fpid" 2>/dev/null || true
+  wait "$fpid" 2>/dev/null || true
+fi
 if [ -n "$search_sql" ]; then
   "$search_sql" --db "$db" --urls "$cache/$key.urls" --seconds "$secs" \
     --warmup "$warmup" >"$dir/sql" || true

@@ -138,6 +138,9 @@ typedef struct fhir_buf {
         NULL, 0, 0                                                             \
     }
 
+/* Makes room for `extra` more bytes (and the NUL) in one allocation, so
+ * that appending a size known in advance does not copy as it grows. */
+void fhir_buf_reserve(fhir_buf *b, size_t extra);
 void fhir_buf_append(fhir_buf *b, const char *s, size_t n);
 void fhir_buf_puts(fhir_buf *b, const char *s);
 void fhir_buf_putc(fhir_buf *b, char c);

@@ -221,6 +221,12 @@ buf_reserve(fhir_buf *b, size_t extra)
 }
 
 void
+fhir_buf_reserve(fhir_buf *b, size_t extra)
+{
+    buf_reserve(b, extra);
+}
+
+void
 fhir_buf_append(fhir_buf *b, const char *s, size_t n)
 {
     buf_reserve(b, n);

@@ -136,42 +136,98 @@ search_incl_parse(search_incl *out, size_t *n, size_t max,
     return 0;
 }
 
-void
-search_incl_refs_sql(fhir_sql *out, const search_incl *in, const int64_t *rids,
-                     size_t n)
+/* Appends s to list as a JSON string: runs that need no escape at once. */
+static void
+list_str(fhir_buf *list, const char *s)
 {
-    /* "+t.param": the page's rids are the way in (the primary key), not
-     * every row of the parameter (idx_ref_q); without statistics SQLite
-     * would pick the latter. */
-    fhir_sql_add(out, "SELECT DISTINCT t.ref FROM idx_ref t WHERE +t.param = ");
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    fhir_buf_putc(list, '"');
+    for (;; p++) {
+        if (*p >= 0x20 && *p != '"' && *p != '\\') {
+            continue;
+        }
+        fhir_buf_append(list, (const char *)run, (size_t)(p - run));
+        if (*p == '\0') {
+            break;
+        }
+        if (*p == '"' || *p == '\\') {
+            fhir_buf_putc(list, '\\');
+            fhir_buf_putc(list, (char)*p);
+        } else {
+            fhir_buf_puts(list, "\\u00");
+            fhir_buf_putc(list, hex[*p >> 4]);
+            fhir_buf_putc(list, hex[*p & 15]);
+        }
+        run = p + 1;
+    }
+    fhir_buf_putc(list, '"');
+}
+
+/* Fills list with v[] as a JSON array of strings. */
+static void
+list_strs(fhir_buf *list, const char *const *v, size_t n)
+{
+    list->len = 0;
+    fhir_buf_putc(list, '[');
+    for (size_t i = 0; i < n; i++) {
+        fhir_buf_puts(list, i ? "," : "");
+        list_str(list, v[i]);
+    }
+    fhir_buf_putc(list, ']');
+}
+
+/* Binds list (filled first) as the one
+ * parameter of "IN (SELECT value FROM json_each(?))". */
+static void
+list_bind(fhir_sql *out, const fhir_buf *list)
+{
+    fhir_sql_add(out, "(SELECT value FROM json_each(");
+    fhir_sql_text(out, list->data, list->len);
+    fhir_sql_add(out, "))");
+}
+
+void
+search_incl_refs_sql(fhir_sql *out, fhir_buf *list, const search_incl *in,
+                     const int64_t *rids, size_t n)
+{
+    list->len = 0;
+    fhir_buf_putc(list, '[');
+    for (size_t i = 0; i < n; i++) {
+        fhir_buf_printf(list, i ? ",%lld" : "%lld", (long long)rids[i]);
+    }
+    fhir_buf_putc(list, ']');
+    /* The page's rids are the way in, each one primary-key range
+     * (rid, param); CROSS JOIN keeps SQLite from walking every row of the
+     * parameter (idx_ref_q) instead, which it may pick without
+     * statistics. */
+    fhir_sql_add(out, "SELECT DISTINCT t.ref FROM json_each(");
+    fhir_sql_text(out, list->data, list->len);
+    fhir_sql_add(out, ") j CROSS JOIN idx_ref t ON t.rid = j.value "
+                      "AND t.param = ");
     fhir_sql_int(out, in->param->num);
-    fhir_sql_add(out, " AND t.rid IN (");
-    for (size_t i = 0; i < n; i++) {
-        fhir_sql_add(out, i ? ", " : "");
-        fhir_sql_int(out, rids[i]);
-    }
-    fhir_sql_add(out, ")");
 }
 
 void
-search_incl_fetch_sql(fhir_sql *out, int tcode, const char *const *ids,
-                      size_t n)
+search_incl_fetch_sql(fhir_sql *out, fhir_buf *list, int tcode,
+                      const char *const *ids, size_t n)
 {
-    fhir_sql_add(out, "SELECT r.rid, r.type, r.id, h.body FROM resource r "
-                      "JOIN history h ON h.hid = r.hid WHERE r.type = ");
+    list_strs(list, ids, n);
+    /* Each id one lookup in resource's (type, id) index. */
+    fhir_sql_add(out, "SELECT r.rid, r.type, r.id, h.body FROM json_each(");
+    fhir_sql_text(out, list->data, list->len);
+    fhir_sql_add(out, ") j CROSS JOIN resource r ON r.type = ");
     fhir_sql_int(out, tcode);
-    fhir_sql_add(out, " AND r.deleted = 0 AND r.id IN (");
-    for (size_t i = 0; i < n; i++) {
-        fhir_sql_add(out, i ? ", " : "");
-        fhir_sql_text(out, ids[i], strlen(ids[i]));
-    }
-    fhir_sql_add(out, ")");
+    fhir_sql_add(out, " AND r.id = j.value JOIN history h ON h.hid = r.hid "
+                      "WHERE r.deleted = 0");
 }
 
 void
-search_incl_rev_sql(fhir_sql *out, const search_incl *in, int from_code,
-                    const char *const *refs, size_t n, int64_t limit)
+search_incl_rev_sql(fhir_sql *out, fhir_buf *list, const search_incl *in,
+                    int from_code, const char *const *refs, size_t n,
+                    int64_t limit)
 {
+    list_strs(list, refs, n);
     /* The referring rids are deduplicated alone (a resource may point at
      * two of refs): DISTINCT over whole rows built a temporary b-tree of
      * bodies, a megabyte for a tree of 1,000 Tasks, that spilled to a
@@ -181,12 +237,9 @@ search_incl_rev_sql(fhir_sql *out, const search_incl *in, int from_code,
                       "JOIN history h ON h.hid = r.hid WHERE r.rid IN "
                       "(SELECT t.rid FROM idx_ref t WHERE t.param = ");
     fhir_sql_int(out, in->param->num);
-    fhir_sql_add(out, " AND t.ref IN (");
-    for (size_t i = 0; i < n; i++) {
-        fhir_sql_add(out, i ? ", " : "");
-        fhir_sql_text(out, refs[i], strlen(refs[i]));
-    }
-    fhir_sql_add(out, ")) AND r.deleted = 0 AND +r.type = ");
+    fhir_sql_add(out, " AND t.ref IN ");
+    list_bind(out, list);
+    fhir_sql_add(out, ") AND r.deleted = 0 AND +r.type = ");
     fhir_sql_int(out, from_code);
     fhir_sql_add(out, " LIMIT ");
     fhir_sql_int(out, limit);

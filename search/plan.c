@@ -1298,6 +1298,35 @@ sql_any_row(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv)
 static void sql_link(fhir_sql *q, const search_plan *pl, const search_cond *c,
                      int lv, const fhir_rows *rows, const char *id);
 
+/* Condition c on its index rows (t<lv>) for the resource whose rid is
+ * the column `rid`: "[NOT] EXISTS (SELECT 1 FROM idx_x t<lv> WHERE
+ * t<lv>.rid = <rid> AND <match>)". */
+static void
+sql_rows_pred(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv,
+              const char *rid)
+{
+    fhir_sql_add(q, c->mod == SEARCH_MOD_NOT ? "NOT EXISTS (SELECT 1 FROM "
+                                             : "EXISTS (SELECT 1 FROM ");
+    sql_table(q, pl, cond_table(c), 't', lv);
+    fhir_sql_add(q, " WHERE ");
+    sql_col(q, pl, 't', lv, "rid");
+    fhir_sql_add(q, " = ");
+    fhir_sql_add(q, rid);
+    fhir_sql_add(q, " AND ");
+    sql_match(q, pl, c, 1, lv);
+    fhir_sql_add(q, ")");
+}
+
+/* 1 when sql_pred() of c would name only its resource's rid: a plain
+ * condition on index rows (not a chain, _has, :missing, _id or
+ * _lastUpdated). */
+static int
+pred_on_rows(const search_cond *c)
+{
+    return c->link == SEARCH_LINK_NONE && c->mod != SEARCH_MOD_MISSING &&
+           c->param->builtin == SEARCH_BUILTIN_NONE;
+}
+
 /* A boolean SQL expression over resource r (r1, r2 ... at level lv) for
  * condition c. */
 static void
@@ -1334,16 +1363,7 @@ sql_pred(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv)
         fhir_sql_add(q, ")");
         return;
     }
-    fhir_sql_add(q, c->mod == SEARCH_MOD_NOT ? "NOT EXISTS (SELECT 1 FROM "
-                                             : "EXISTS (SELECT 1 FROM ");
-    sql_table(q, pl, cond_table(c), 't', lv);
-    fhir_sql_add(q, " WHERE ");
-    sql_col(q, pl, 't', lv, "rid");
-    fhir_sql_add(q, " = ");
-    sql_col(q, pl, 'r', lv, "rid");
-    fhir_sql_add(q, " AND ");
-    sql_match(q, pl, c, 1, lv);
-    fhir_sql_add(q, ")");
+    sql_rows_pred(q, pl, c, lv, col(pl, 'r', lv, "rid"));
 }
 
 /* "a<la>.ca = b<lb>.cb" */
@@ -1463,9 +1483,18 @@ sql_has(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv,
         const char *id)
 {
     const search_hop *h = &c->hops[0];
+    /* Index rows belong to live resources only (a delete removes them)
+     * and a parameter to one type, so when the hop's condition is on
+     * index rows too, the referring rid needs no resource row: one
+     * lookup fewer per referring resource. */
+    int direct = pred_on_rows(h->inner);
     fhir_sql_add(q, "EXISTS (SELECT 1 FROM ");
-    sql_hop_join(q, pl, lv);
-    sql_same(q, pl, 'r', lv + 1, "rid", 't', lv, "rid");
+    if (direct) {
+        sql_table(q, pl, "idx_ref", 't', lv);
+    } else {
+        sql_hop_join(q, pl, lv);
+        sql_same(q, pl, 'r', lv + 1, "rid", 't', lv, "rid");
+    }
     fhir_sql_add(q, " WHERE ");
     sql_param(q, pl, lv, c->param->num);
     fhir_sql_add(q, " AND ");
@@ -1478,7 +1507,13 @@ sql_has(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv,
         fhir_sql_add(q, " || ");
         sql_col(q, pl, 'r', lv, "id");
     }
-    sql_hop_end(q, pl, h, lv);
+    if (!direct) {
+        sql_hop_end(q, pl, h, lv);
+        return;
+    }
+    fhir_sql_add(q, " AND ");
+    sql_rows_pred(q, pl, h->inner, lv + 1, col(pl, 't', lv, "rid"));
+    fhir_sql_add(q, ")");
 }
 
 /* A chained (any of its target types) or _has condition on r<lv>. */

@@ -311,16 +311,23 @@ int search_param_targets(const search_param *p, int type);
 int search_incl_parse(search_incl *out, size_t *n, size_t max,
                       const search_registry *reg, const char *name,
                       const char *value, fhir_err *err) FHIR_MUST_CHECK;
-/* Rows (ref): the references `in` holds on the resources rids[]. */
-void search_incl_refs_sql(fhir_sql *out, const search_incl *in,
+/* The SQL following references from a page. The values go into `list`
+ * as one JSON array bound as a single parameter, so a statement's text
+ * does not depend on how many there are (the store keeps prepared
+ * statements by text); the caller keeps list until the query has run and
+ * frees it with fhir_buf_clear().
+ *
+ * Rows (ref): the references `in` holds on the resources rids[]. */
+void search_incl_refs_sql(fhir_sql *out, fhir_buf *list, const search_incl *in,
                           const int64_t *rids, size_t n);
 /* Rows (rid, type code, id, body): the live resources of store type
  * `tcode` with these ids. */
-void search_incl_fetch_sql(fhir_sql *out, int tcode, const char *const *ids,
-                           size_t n);
+void search_incl_fetch_sql(fhir_sql *out, fhir_buf *list, int tcode,
+                           const char *const *ids, size_t n);
 /* Rows as above: up to `limit` live resources of store type from_code
  * whose parameter in->param refers to one of refs[] ("Type/id"). */
-void search_incl_rev_sql(fhir_sql *out, const search_incl *in, int from_code,
-                         const char *const *refs, size_t n, int64_t limit);
+void search_incl_rev_sql(fhir_sql *out, fhir_buf *list, const search_incl *in,
+                         int from_code, const char *const *refs, size_t n,
+                         int64_t limit);
 
 #endif

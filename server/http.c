@@ -2,7 +2,8 @@
  * interaction: content negotiation (Accept, _format, Content-Type), the
  * request body with its caps, ETags, and replies.
  *
- * Every reply goes through srv__reply_raw(), so every response has the
+ * Every reply goes through srv__reply_raw() (or srv__reply_buf(), the
+ * same head written in front of a built body), so every response has the
  * FHIR content type, a Content-Length (keep-alive depends on it) and no
  * body for HEAD; every error is an OperationOutcome.
  */
@@ -338,51 +339,116 @@ reason(int status)
     return t ? t : "";
 }
 
-void
-srv__reply_raw(srv_req *r, int status, const char *body, size_t len,
-               const char *headers)
+/* Keeps a reply that must not go out yet: inside the request's own
+ * transaction (sent after the commit) or for a Bundle entry (it goes
+ * into the response Bundle). 1 when held. */
+static int
+reply_hold(srv_req *r, int status, const char *body, size_t len,
+           const char *headers)
 {
-    char head[2048];
     if (r->sub == NULL && r->tx_own && r->tx_depth > 0) {
-        /* Inside the request's own transaction: answer after the commit. */
         free(r->held_body);
         free(r->held_headers);
         r->held_status = status;
         r->held_body = fhir_xstrndup(body ? body : "", body ? len : 0);
         r->held_len = body ? len : 0;
         r->held_headers = headers ? fhir_xstrdup(headers) : NULL;
-        return;
+        return 1;
     }
     if (r->sub != NULL) {
-        /* A Bundle entry: keep the answer for the response Bundle. */
         free(r->sub->reply);
         r->sub->reply = fhir_xstrndup(body ? body : "", body ? len : 0);
         r->sub->reply_len = body ? len : 0;
         r->sub->status = status;
         r->status = status;
-        return;
+        return 1;
     }
-    int with_body = status != 304 && status != 204;
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\n"
-                     "%s%s%s"
-                     "Content-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\n"
-                     "%s\r\n",
-                     status, reason(status), with_body ? "Content-Type: " : "",
-                     with_body ? FHIR_JSON_TYPE : "", with_body ? "\r\n" : "",
-                     with_body ? len : 0, headers ? headers : "");
-    if (n < 0 || (size_t)n >= sizeof(head)) {
-        n = snprintf(head, sizeof(head),
+    return 0;
+}
+
+/* The status line and headers of a reply into head[SRV_HEAD_MAX]; its
+ * length. *send_body says whether the body follows (not for 304, 204 or
+ * HEAD). A head too long for the buffer becomes a bare 500. */
+#define SRV_HEAD_MAX 2048
+static size_t
+reply_head(char *head, srv_req *r, int *status, size_t len, const char *headers,
+           int *send_body)
+{
+    int with_body = *status != 304 && *status != 204;
+    int n =
+        snprintf(head, SRV_HEAD_MAX,
+                 "HTTP/1.1 %d %s\r\n"
+                 "%s%s%s"
+                 "Content-Length: %zu\r\n"
+                 "Cache-Control: no-store\r\n"
+                 "%s\r\n",
+                 *status, reason(*status), with_body ? "Content-Type: " : "",
+                 with_body ? FHIR_JSON_TYPE : "", with_body ? "\r\n" : "",
+                 with_body ? len : 0, headers ? headers : "");
+    if (n < 0 || n >= SRV_HEAD_MAX) {
+        n = snprintf(head, SRV_HEAD_MAX,
                      "HTTP/1.1 500 Internal Server Error\r\n"
                      "Content-Length: 0\r\n\r\n");
-        status = 500;
+        *status = 500;
         with_body = 0;
     }
-    mg_write(r->conn, head, (size_t)n);
-    if (with_body && r->method != SRV_HEAD && len > 0) {
-        mg_write(r->conn, body, len);
+    *send_body = with_body && r->method != SRV_HEAD && len > 0;
+    return (size_t)n;
+}
+
+/* A small reply goes out in one write (one segment with tcp_nodelay,
+ * rather than the head and the body apart). */
+#define SRV_ONE_WRITE 8192
+
+void
+srv__reply_raw(srv_req *r, int status, const char *body, size_t len,
+               const char *headers)
+{
+    char head[SRV_HEAD_MAX];
+    int send_body = 0;
+    if (reply_hold(r, status, body, len, headers)) {
+        return;
     }
+    size_t n = reply_head(head, r, &status, len, headers, &send_body);
+    if (send_body && n + len <= SRV_ONE_WRITE) {
+        char one[SRV_ONE_WRITE];
+        memcpy(one, head, n);
+        memcpy(one + n, body, len);
+        mg_write(r->conn, one, n + len);
+    } else {
+        mg_write(r->conn, head, n);
+        if (send_body) {
+            mg_write(r->conn, body, len);
+        }
+    }
+    r->status = status;
+}
+
+void
+srv__reply_room(fhir_buf *b)
+{
+    static const char room[SRV_REPLY_ROOM];
+    fhir_buf_append(b, room, sizeof(room));
+}
+
+void
+srv__reply_buf(srv_req *r, int status, fhir_buf *b, const char *headers)
+{
+    char head[SRV_HEAD_MAX];
+    int send_body = 0;
+    char *body = b->data + SRV_REPLY_ROOM;
+    size_t len = b->len - SRV_REPLY_ROOM;
+    if (reply_hold(r, status, body, len, headers)) {
+        return;
+    }
+    int sent = status;
+    size_t n = reply_head(head, r, &sent, len, headers, &send_body);
+    if (!send_body || n > SRV_REPLY_ROOM) {
+        srv__reply_raw(r, status, body, len, headers);
+        return;
+    }
+    memcpy(body - n, head, n);
+    mg_write(r->conn, body - n, n + len);
     r->status = status;
 }
 
@@ -421,9 +487,10 @@ void
 srv__reply_json(srv_req *r, int status, cJSON *json, const char *headers)
 {
     fhir_buf b = FHIR_BUF_INIT;
+    srv__reply_room(&b);
     fhir_json_write(&b, json, r->pretty);
     cJSON_Delete(json);
-    srv__reply_raw(r, status, b.data, b.len, headers);
+    srv__reply_buf(r, status, &b, headers);
     fhir_buf_clear(&b);
 }
 

@@ -39,6 +39,7 @@ typedef struct ridset {
 typedef struct incl_run {
     srv_req *r;
     store_db *db;
+    fhir_buf list; /* the values bound to the statement running */
     ridset seen;
     nodes next; /* included in this round */
     nodes all;  /* included so far, in order */
@@ -178,7 +179,7 @@ forward(incl_run *ir, const search_incl *in, const nodes *front)
             rids[k++] = front->v[i].rid;
         }
         if (k > 0 && (k == INCL_CHUNK || i == front->n)) {
-            search_incl_refs_sql(&q, in, rids, k);
+            search_incl_refs_sql(&q, &ir->list, in, rids, k);
             if (run_sql(ir, &q, ref_row, &rs) != 0) {
                 return -1;
             }
@@ -201,8 +202,8 @@ forward(incl_run *ir, const search_incl *in, const nodes *front)
                 ids[m++] = rs.v[i] + nl + 1;
             }
             if (m > 0 && (m == INCL_CHUNK || i == rs.n)) {
-                search_incl_fetch_sql(&q, store_type_code(ir->r->srv->env, t),
-                                      ids, m);
+                search_incl_fetch_sql(
+                    &q, &ir->list, store_type_code(ir->r->srv->env, t), ids, m);
                 if (run_sql(ir, &q, fetched, ir) != 0) {
                     return -1;
                 }
@@ -232,7 +233,7 @@ reverse(incl_run *ir, const search_incl *in, const nodes *front)
             /* Rows already in the Bundle come back too: room for them,
              * and one more than the cap leaves, to tell a cut. */
             int64_t room = (int64_t)(ir->max - ir->all.n + ir->seen.n) + 1;
-            search_incl_rev_sql(&q, in, from_code, refs, k, room);
+            search_incl_rev_sql(&q, &ir->list, in, from_code, refs, k, room);
             if (run_sql(ir, &q, fetched, ir) != 0) {
                 return -1;
             }
@@ -278,6 +279,7 @@ srv__includes(srv_req *r, store_db *db, const search_incl *in, size_t nin,
         front = ir.next;
     }
     free(ir.seen.slot);
+    fhir_buf_clear(&ir.list);
     if (rc != 0) {
         return -1;
     }

@@ -188,6 +188,47 @@ add_entry(srv_req *r, cJSON *bundle, const srv_found *f, int subset,
     cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode", how);
 }
 
+/* Appends the bytes of s as the inside of a JSON string: as they are
+ * when nothing needs escaping (ids and URLs, nearly always), else
+ * escaped by the JSON writer. */
+static void
+put_json_chars(fhir_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p >= 0x20 && *p != '"' && *p != '\\') {
+        p++;
+    }
+    if (*p == '\0') {
+        fhir_buf_append(b, s, (size_t)(p - (const unsigned char *)s));
+        return;
+    }
+    fhir_buf t = FHIR_BUF_INIT;
+    cJSON *str = cJSON_CreateString(s);
+    fhir_json_write(&t, str, 0);
+    cJSON_Delete(str);
+    fhir_buf_append(b, t.data + 1, t.len - 2); /* without the quotes */
+    fhir_buf_clear(&t);
+}
+
+/* Appends entry f as fhir_json_write() would write add_entry()'s object
+ * (without _pretty or a subset): the stored body is copied in as it is,
+ * never parsed nor rebuilt. */
+static void
+put_entry(fhir_buf *b, srv_req *r, const srv_found *f, const char *how)
+{
+    fhir_buf_puts(b, "{\"fullUrl\":\"");
+    put_json_chars(b, r->base);
+    fhir_buf_putc(b, '/');
+    fhir_buf_puts(b, fhir_type_name(f->type));
+    fhir_buf_putc(b, '/');
+    put_json_chars(b, f->id);
+    fhir_buf_puts(b, "\",\"resource\":");
+    fhir_buf_append(b, f->body, f->len);
+    fhir_buf_puts(b, ",\"search\":{\"mode\":\"");
+    fhir_buf_puts(b, how);
+    fhir_buf_puts(b, "\"}}");
+}
+
 static srv_found
 found_of(const struct cand *c)
 {
@@ -536,11 +577,15 @@ srv__search(srv_req *r, const search_query *q)
                             : sum == SEARCH_SUMMARY_TEXT ? PROF_SUBSET_TEXT
                             : sum == SEARCH_SUMMARY_DATA ? PROF_SUBSET_DATA
                                                          : PROF_SUBSET_ELEMENTS;
-    for (size_t i = 0; i < shown; i++) {
+    /* Without _pretty or a subset the entries are written straight into
+     * the reply after the rest of the Bundle (stream); else they go into
+     * the tree like every other element. */
+    int stream = !r->pretty && !subset;
+    for (size_t i = 0; i < shown && !stream; i++) {
         srv_found f = found_of(&pg.c[back ? shown - 1 - i : i]);
         add_entry(r, bundle, &f, subset, mode, elements, "match");
     }
-    for (size_t i = 0; i < ninc; i++) {
+    for (size_t i = 0; i < ninc && !stream; i++) {
         add_entry(r, bundle, &inc[i], subset, mode, elements, "include");
     }
     int64_t known = 0;
@@ -611,6 +656,7 @@ srv__search(srv_req *r, const search_query *q)
     }
     const char *const *warnings = NULL;
     size_t nw = search_plan_warnings(plan, &warnings);
+    cJSON *outcome = NULL;
     if (nw > 0 || cut) {
         cJSON *oo = cJSON_CreateObject();
         cJSON_AddStringToObject(oo, "resourceType", "OperationOutcome");
@@ -628,12 +674,50 @@ srv__search(srv_req *r, const search_query *q)
                                   r->srv->cfg.max_include),
                 NULL);
         }
-        cJSON *e = fhir_bundle_add_entry(bundle);
-        cJSON_AddItemToObject(e, "resource", oo);
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode",
-                                "outcome");
+        outcome = stream ? cJSON_CreateObject() : fhir_bundle_add_entry(bundle);
+        cJSON_AddItemToObject(outcome, "resource", oo);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(outcome, "search"),
+                                "mode", "outcome");
     }
-    srv__reply_json(r, 200, bundle, NULL);
+    if (!stream) {
+        srv__reply_json(r, 200, bundle, NULL);
+        return 0;
+    }
+    /* The Bundle without entries, then "entry" as its last member: the
+     * bodies are copied once, into a buffer sized for them. */
+    fhir_buf out = FHIR_BUF_INIT;
+    size_t need = 1024, blen = strlen(r->base);
+    for (size_t i = 0; i < shown; i++) {
+        need += pg.c[i].len + blen + 128;
+    }
+    for (size_t i = 0; i < ninc; i++) {
+        need += inc[i].len + blen + 128;
+    }
+    fhir_buf_reserve(&out, SRV_REPLY_ROOM + need);
+    srv__reply_room(&out);
+    fhir_json_write(&out, bundle, 0);
+    cJSON_Delete(bundle);
+    if (shown + ninc > 0 || outcome != NULL) {
+        out.len--; /* the Bundle's closing brace */
+        fhir_buf_puts(&out, ",\"entry\":[");
+        for (size_t i = 0; i < shown; i++) {
+            srv_found f = found_of(&pg.c[back ? shown - 1 - i : i]);
+            fhir_buf_puts(&out, i ? "," : "");
+            put_entry(&out, r, &f, "match");
+        }
+        for (size_t i = 0; i < ninc; i++) {
+            fhir_buf_puts(&out, shown + i ? "," : "");
+            put_entry(&out, r, &inc[i], "include");
+        }
+        if (outcome != NULL) {
+            fhir_buf_puts(&out, shown + ninc ? "," : "");
+            fhir_json_write(&out, outcome, 0);
+            cJSON_Delete(outcome);
+        }
+        fhir_buf_puts(&out, "]}");
+    }
+    srv__reply_buf(r, 200, &out, NULL);
+    fhir_buf_clear(&out);
     return 0;
 fail:
     if (in_tx) {

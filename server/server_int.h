@@ -189,6 +189,13 @@ int srv__parse_etag(const char *s, int64_t *out);
  * ("Name: value\r\n" each, may be NULL). HEAD sends no body. */
 void srv__reply_raw(srv_req *r, int status, const char *body, size_t len,
                     const char *headers);
+/* A body built in a fhir_buf after SRV_REPLY_ROOM bytes of room
+ * (srv__reply_room() puts them first) is sent with its head written into
+ * that room: head and body in one write, without copying the body. */
+#define SRV_REPLY_ROOM 512
+void srv__reply_room(fhir_buf *b);
+/* As srv__reply_raw(), for the bytes of b after the room. */
+void srv__reply_buf(srv_req *r, int status, fhir_buf *b, const char *headers);
 /* Sends (or drops) a reply held back while the transaction was open. */
 void srv__reply_release(srv_req *r, int send);
 /* Sends already-serialised JSON (a stored body), re-indented under

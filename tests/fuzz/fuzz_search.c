@@ -293,10 +293,11 @@ includes(srv_server *srv, const search_query *q)
     }
     for (size_t i = 0; i < n; i++) {
         fhir_sql sql[3] = {FHIR_SQL_INIT, FHIR_SQL_INIT, FHIR_SQL_INIT};
+        fhir_buf list[3] = {FHIR_BUF_INIT, FHIR_BUF_INIT, FHIR_BUF_INIT};
         int code = store_type_code(srv->env, in[i].from);
-        search_incl_refs_sql(&sql[0], &in[i], rids, 3);
-        search_incl_fetch_sql(&sql[1], code, ids, 2);
-        search_incl_rev_sql(&sql[2], &in[i], code, refs, 2, 10);
+        search_incl_refs_sql(&sql[0], &list[0], &in[i], rids, 3);
+        search_incl_fetch_sql(&sql[1], &list[1], code, ids, 2);
+        search_incl_rev_sql(&sql[2], &list[2], &in[i], code, refs, 2, 10);
         for (size_t k = 0; k < 3; k++) {
             fhir_err err = FHIR_ERR_INIT;
             check_text(&sql[k], "include");
@@ -305,6 +306,7 @@ includes(srv_server *srv, const search_query *q)
                           sql[k].text.data);
             }
             fhir_sql_clear(&sql[k]);
+            fhir_buf_clear(&list[k]);
         }
     }
 }

@@ -158,6 +158,46 @@ include_iterate__ancestors_and_cycles(void **state)
     th_free(r);
 }
 
+/* Without _pretty the entries are written into the reply as stored
+ * (server/search.c); with it, through the JSON tree. Both say the same,
+ * and the plain one keeps R4's member order: total and link, then entry. */
+static void
+bundle__written_entries_equal_the_tree(void **state)
+{
+    (void)state;
+    const char *q = "Task?_id=inc-t1&_revinclude:iterate=Task:part-of"
+                    "&_include=Task:owner&_count=5";
+    char pretty[256];
+    snprintf(pretty, sizeof(pretty), "%s&_pretty=true", q);
+    th_resp *a = search(srv, q);
+    th_resp *b = search(srv, pretty);
+    assert_int_equal(a->status, 200);
+    assert_int_equal(b->status, 200);
+    assert_non_null(a->json);
+    assert_non_null(b->json);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(a->json, "entry")),
+                     32); /* the root, 30 below it, its owner */
+    assert_true(cJSON_Compare(cJSON_GetObjectItem(a->json, "entry"),
+                              cJSON_GetObjectItem(b->json, "entry"), 1));
+    assert_int_equal(total(a), total(b));
+    const char *t = strstr(a->body, "\"total\":");
+    const char *l = strstr(a->body, "\"link\":");
+    const char *e = strstr(a->body, "\"entry\":");
+    assert_non_null(t);
+    assert_non_null(l);
+    assert_non_null(e);
+    assert_true(t < e && l < e);
+    assert_string_equal(strrchr(a->body, ']'), "]}");
+    th_free(a);
+    th_free(b);
+    /* Nothing found: no entry member at all. */
+    a = search(srv, "Task?_id=inc-none&_revinclude:iterate=Task:part-of");
+    assert_int_equal(a->status, 200);
+    assert_null(cJSON_GetObjectItem(a->json, "entry"));
+    assert_int_equal(total(a), 0);
+    th_free(a);
+}
+
 /* ---- _include -------------------------------------------------------- */
 
 static void
@@ -343,6 +383,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(revinclude_iterate__whole_tree_at_depth_5),
         cmocka_unit_test(include_iterate__ancestors_and_cycles),
+        cmocka_unit_test(bundle__written_entries_equal_the_tree),
         cmocka_unit_test(include__owner_and_patient_once_not_counted),
         cmocka_unit_test(include__deleted_targets_are_left_out),
         cmocka_unit_test(revinclude__tasks_of_a_request_and_a_patient),

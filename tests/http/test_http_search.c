@@ -3023,6 +3023,31 @@ search_chain__forward(void **state)
     DONE();
 }
 
+/* A Task deleted no longer makes its patient match: _has reads the
+ * referring Task's index rows alone (search/plan.c), and a delete takes
+ * them away. */
+static void
+search_chain__has_forgets_deleted(void **state)
+{
+    (void)state;
+    static const struct res v[] = {
+        {"Patient", "hd-p", "{'resourceType':'Patient','id':'hd-p'}"},
+        {"Task", "hd-t",
+         "{'resourceType':'Task','id':'hd-t','status':'requested',"
+         "'intent':'order','for':{'reference':'Patient/hd-p'}}"},
+    };
+    assert_true(put_all(v, 2));
+    SET("Patient", "_has:Task:patient:status=requested&_id=hd-p", "hd-p");
+    SET("Patient", "_has:Task:patient:status:not=requested&_id=hd-p", "");
+    th_resp *r = th_req(srv, "DELETE", "Task/hd-t", NULL, NULL);
+    assert_int_equal(r->status, 200);
+    th_free(r);
+    SET("Patient", "_has:Task:patient:status=requested&_id=hd-p", "");
+    SET("Patient", "_has:Task:patient:status:not=requested&_id=hd-p", "");
+    delete_all(v, 1);
+    DONE();
+}
+
 static void
 search_chain__has(void **state)
 {
@@ -3326,6 +3351,7 @@ main(void)
          * Practitioners, then Tasks (paging) last */
         T(search_chain__forward),
         T(search_chain__has),
+        T(search_chain__has_forgets_deleted),
         T(search_chain__errors),
         T(search_paging__stable_chain),
         T(search_count__shared_param_per_type),

@@ -356,6 +356,32 @@ search_query__long_single_value(void **state)
     free(qs);
 }
 
+/* search/include.c binds an include's values as one JSON array: a
+ * quote, a backslash and a control character are escaped, so json_each
+ * reads back the values themselves; the statement's text does not depend
+ * on how many there are. */
+static void
+search_incl__values_bound_as_one_json_array(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {"plain", "a\"b", "c\\d",
+                                      "e\x01"
+                                      "f"};
+    fhir_sql q = FHIR_SQL_INIT, one = FHIR_SQL_INIT;
+    fhir_buf list = FHIR_BUF_INIT;
+    search_incl_fetch_sql(&q, &list, 4, ids, 4);
+    assert_string_equal(list.data,
+                        "[\"plain\",\"a\\\"b\",\"c\\\\d\",\"e\\u0001f\"]");
+    assert_int_equal(q.n, 2); /* the type code, the array */
+    assert_non_null(strstr(q.text.data, "json_each("));
+    search_incl_fetch_sql(&one, &list, 4, ids, 1);
+    assert_string_equal(list.data, "[\"plain\"]");
+    assert_string_equal(q.text.data, one.text.data);
+    fhir_sql_clear(&q);
+    fhir_sql_clear(&one);
+    fhir_buf_clear(&list);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -384,6 +410,7 @@ main(void)
         T(search_query__strings_live_in_arena),
         T(search_query__long_query_many_params),
         T(search_query__long_single_value),
+        T(search_incl__values_bound_as_one_json_array),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
