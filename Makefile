@@ -199,7 +199,7 @@ $(BUILD)/bench/limit_http: $(BUILD)/obj/bench/limit_http.o
 
 $(BUILD)/bench/search_sql: $(BUILD)/obj/bench/search_sql.o $(BENCH_UTIL)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC_LIBS)
 
 run: deps $(SERVER)
 	@mkdir -p $(dir $(DB))
