@@ -229,6 +229,20 @@ struct pick {
 };
 
 int
+search_plan_small_driver(const search_plan *p, int64_t at_most)
+{
+    for (size_t i = 0; i < p->nconds; i++) {
+        const search_cond *c = &p->conds[i];
+        if (c->estimate >= 0 && c->estimate <= at_most &&
+            c->mod == SEARCH_MOD_NONE && c->link == SEARCH_LINK_NONE &&
+            !cond_negated(c)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
 search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
 {
     size_t words = s->words, nk = 2 * p->nsort;

@@ -258,6 +258,11 @@ typedef struct search_sets {
      * column is not in memory */
     int (*date)(void *ctx, int param, int64_t rid, int64_t *lo, int64_t *hi);
 } search_sets;
+/* 1 when a positive condition on the searched resources themselves (no
+ * modifier, chain or _has) is known by its estimate to match at most
+ * `at_most` resources: SQL from that condition's index beats walking the
+ * in-memory sets, whose cost grows with every resource stored. */
+int search_plan_small_driver(const search_plan *p, int64_t at_most);
 
 /* The parameters (store numbers) and types whose sets could serve the
  * plan, to load before search_plan_hot_run(); at most max. */

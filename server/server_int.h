@@ -321,6 +321,9 @@ void srv__prepare(srv_prep *p, srv_server *s, cJSON *res, int type,
                   const char *id, const char *url_id, int write, fhir_arena *a);
 /* Frees what srv__prepare made outside the arena. */
 void srv__prepare_clear(srv_prep *p);
+/* Searches whose best condition matches at most this many are left to
+ * SQL by srv__hot_choose (default 64; tests of the sets set -1). */
+extern int64_t srv__hot_min_set;
 
 /* Lends the store's hot index to the plan (search_plan_hot_run), after
  * its snapshot and estimates are set, loading the sets it needs first. */
