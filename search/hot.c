@@ -247,8 +247,14 @@ search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
 {
     size_t words = s->words, nk = 2 * p->nsort;
     int all = 1, rc = 0;
-    uint64_t *cand = calloc(words, sizeof(uint64_t));
-    uint64_t *tmp = calloc(words, sizeof(uint64_t));
+    uint64_t *cand = s->scratch, *tmp = NULL;
+    if (s->scratch != NULL) {
+        tmp = s->scratch + words;
+        memset(s->scratch, 0, 2 * words * sizeof(uint64_t));
+    } else {
+        cand = calloc(words, sizeof(uint64_t));
+        tmp = calloc(words, sizeof(uint64_t));
+    }
     struct rank_sets *rs = calloc(p->nsort + 1, sizeof(*rs));
     struct pick *best = NULL;
     fhir_sqlval *kbuf = NULL;
@@ -445,7 +451,9 @@ done:
     free(rs);
     free(best);
     free(kbuf);
-    free(cand);
-    free(tmp);
+    if (s->scratch == NULL) {
+        free(cand);
+        free(tmp);
+    }
     return rc;
 }

@@ -239,6 +239,9 @@ int search_plan_past_cursor(const search_plan *p, const fhir_sqlval *keys,
 typedef struct search_sets {
     void *ctx;
     size_t words;
+    /* room for two sets of `words` the run may use (contents undefined),
+     * or NULL: it allocates its own */
+    uint64_t *scratch;
     /* 1 when param's value sets are in memory */
     int (*is_hot)(void *ctx, int param);
     /* resources holding a token value (sys NULL: any system; code NULL:

@@ -432,7 +432,7 @@ done:
 int64_t srv__hot_min_set = 64;
 
 int
-srv__hot_choose(store_env *env, search_plan *plan, fhir_err *err)
+srv__hot_choose(store_env *env, store_db *db, search_plan *plan, fhir_err *err)
 {
     enum { MAXNEED = 32 };
     if (search_plan_small_driver(plan, srv__hot_min_set)) {
@@ -455,9 +455,17 @@ srv__hot_choose(store_env *env, search_plan *plan, fhir_err *err)
     if (v == NULL) {
         return 0;
     }
-    search_sets sets = {
-        v,          store_hot_words(v), hs_is_hot, hs_or_value, hs_or_other,
-        hs_or_have, hs_or_live,         hs_hid,    hs_date};
+    size_t words = store_hot_words(v);
+    search_sets sets = {v,
+                        words,
+                        db != NULL ? store_db_scratch(db, 2 * words) : NULL,
+                        hs_is_hot,
+                        hs_or_value,
+                        hs_or_other,
+                        hs_or_have,
+                        hs_or_live,
+                        hs_hid,
+                        hs_date};
     (void)search_plan_hot_run(plan, &sets, store_hot_applied(v));
     store_hot_end(v);
     return 0;
@@ -524,7 +532,7 @@ srv__search(srv_req *r, const search_query *q)
     }
     /* Inside a write transaction the sets do not show its own writes
      * (and loading them would wait for the lock it holds). */
-    if (r->tx == NULL && srv__hot_choose(r->srv->env, plan, &err) != 0) {
+    if (r->tx == NULL && srv__hot_choose(r->srv->env, db, plan, &err) != 0) {
         goto fail;
     }
     bundle = fhir_bundle_new("searchset");

@@ -327,7 +327,7 @@ extern int64_t srv__hot_min_set;
 
 /* Lends the store's hot index to the plan (search_plan_hot_run), after
  * its snapshot and estimates are set, loading the sets it needs first. */
-int srv__hot_choose(store_env *env, search_plan *plan,
+int srv__hot_choose(store_env *env, store_db *db, search_plan *plan,
                     fhir_err *err) FHIR_MUST_CHECK;
 
 #endif

@@ -556,7 +556,19 @@ store_db_close(store_db *db)
         return;
     }
     store__conn_close(&db->own);
+    free(db->scratch);
     free(db);
+}
+
+uint64_t *
+store_db_scratch(store_db *db, size_t words)
+{
+    if (words > db->scratch_cap) {
+        free(db->scratch);
+        db->scratch = malloc(words * sizeof(uint64_t));
+        db->scratch_cap = db->scratch != NULL ? words : 0;
+    }
+    return db->scratch;
 }
 
 int

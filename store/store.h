@@ -68,6 +68,12 @@ int store_db_acquire(store_db **out, store_env *env,
                      fhir_err *err) FHIR_MUST_CHECK;
 void store_db_release(store_db *db);
 
+/* Working memory of `words` 64-bit words that stays with the connection
+ * (contents undefined), for the in-memory sets of a search: a pooled
+ * connection keeps it between requests instead of each search allocating
+ * and freeing sets of every resource. NULL when it cannot be had. */
+uint64_t *store_db_scratch(store_db *db, size_t words);
+
 /* ---- reading -------------------------------------------------------- */
 
 typedef struct store_res {

@@ -158,7 +158,9 @@ struct store_db {
     store_env *env;
     store_conn *c; /* &own, or the writer's for a transaction's view */
     store_conn own;
-    int view; /* 1: store_tx_db(); reads join the write transaction */
+    int view;          /* 1: store_tx_db(); reads join the write transaction */
+    uint64_t *scratch; /* store_db_scratch() */
+    size_t scratch_cap;
 };
 
 struct store_tx {

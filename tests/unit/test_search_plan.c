@@ -237,7 +237,7 @@ prepare(search_plan *p, int estimates)
     }
     if (use_hot) {
         srv__hot_min_set = -1; /* the sets answer even the smallest */
-        assert_int_equal(srv__hot_choose(env, p, &err), 0);
+        assert_int_equal(srv__hot_choose(env, NULL, p, &err), 0);
         hot_runs++;
         hot_used += p->hot_used;
         hot_all += p->hot_count >= 0; /* judged everything itself */
