@@ -98,14 +98,14 @@ fi
 for n in 1 4; do
   # The raw run just before the workload (bench/ingest.sh), else the
   # limits phase's.
-  lim=lim_clinic1000 when=""
+  lim=lim_clinic1000 paired=""
   if have "lim_clinic_tx$n"; then
-    lim="lim_clinic_tx$n" when=", run just before"
+    lim="lim_clinic_tx$n" paired=", run just before"
   fi
   if have "ingest_tx$n" || have "$lim"; then
     out "$(get "ingest_tx$n" rps)" "$(get "$lim" rps)" ">= 0.6" \
       "ingest resources/s, transaction Bundles of 1000, $n client(s)" \
-      "raw SQLite, the same clinic resources 1000 per transaction$when"
+      "raw SQLite, the same clinic resources 1000 per transaction$paired"
   fi
 done
 # Searches: the server's p99 with 1 client against its limit, the
