@@ -447,6 +447,59 @@ tx__prepared_entry_failure_rolls_back(void **state)
     th_free(g);
 }
 
+/* Transactions prepared ahead, several at once (each with its preparing
+ * thread, all waiting for the one writer), half of them failing at an
+ * entry of their own: every Bundle is all or nothing. */
+struct prepper {
+    int who;
+    int status[4];
+};
+
+static void *
+prep_many(void *arg)
+{
+    struct prepper *pp = arg;
+    for (int k = 0; k < 4; k++) {
+        char tag[32];
+        snprintf(tag, sizeof(tag), "0f6e3%d%d0", pp->who, k);
+        /* a Task entry (index 2 mod 3), past the first writes */
+        int bad = k % 2 ? 17 + 9 * pp->who : -1;
+        char *b = big_bundle(tag, 48, bad);
+        th_resp *r = post_bundle(srv, b, NULL);
+        free(b);
+        pp->status[k] = r->status;
+        th_free(r);
+    }
+    return NULL;
+}
+
+static void
+tx__prepared_bundles_at_once(void **state)
+{
+    (void)state;
+    struct prepper pp[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&pp[i], 0, sizeof(pp[i]));
+        pp[i].who = i;
+        assert_int_equal(pthread_create(&t[i], NULL, prep_many, &pp[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        for (int k = 0; k < 4; k++) {
+            char q[128];
+            snprintf(q, sizeof(q), "Task?identifier=" SYS "|0f6e3%d%d0", i, k);
+            assert_int_equal(pp[i].status[k], k % 2 ? 400 : 200);
+            assert_int_equal(count(srv, q), k % 2 ? 0 : 32);
+            snprintf(q, sizeof(q), "Patient?identifier=" SYS "|0f6e3%d%d0", i,
+                     k);
+            assert_int_equal(count(srv, q), k % 2 ? 0 : 16);
+        }
+    }
+}
+
 /* ifMatch inside a transaction: a stale version fails it all (412). */
 static void
 tx__if_match_conflict_rolls_back(void **state)
@@ -1470,6 +1523,7 @@ main(void)
         cmocka_unit_test(tx__duplicate_full_url_is_error),
         cmocka_unit_test(tx__many_entries_prepared_ahead),
         cmocka_unit_test(tx__prepared_entry_failure_rolls_back),
+        cmocka_unit_test(tx__prepared_bundles_at_once),
         cmocka_unit_test(tx__if_match_conflict_rolls_back),
         cmocka_unit_test(tx__same_resource_twice_is_error),
         cmocka_unit_test(tx__conditional_reference),
