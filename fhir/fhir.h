@@ -181,6 +181,9 @@ int fhir_json_parse(cJSON **out, const char *text, size_t len,
 /* Appends `item` as JSON; `pretty` indents with two spaces. Numbers are
  * written from their kept lexeme when they have one. */
 void fhir_json_write(fhir_buf *out, const cJSON *item, int pretty);
+/* Appends the characters of `s` as they stand inside a JSON string, with
+ * the writer's escapes (no quotes: for a string written in parts). */
+void fhir_json_put_chars(fhir_buf *out, const char *s);
 /* The string value of member `key` of `obj`, or NULL when absent or not a
  * string. */
 const char *fhir_json_str(const cJSON *obj, const char *key);

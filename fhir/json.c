@@ -789,16 +789,15 @@ fhir_json_str(const cJSON *obj, const char *key)
 
 /* ---- writer --------------------------------------------------------- */
 
-/* Writes `s` quoted: '"', '\\' and control characters are escaped, all
- * other bytes (UTF-8 included) go out as they are, in runs. */
-static void
-write_string(fhir_buf *out, const char *s)
+/* '"', '\\' and control characters are escaped; all other bytes (UTF-8
+ * included) go out as they are, in runs. */
+void
+fhir_json_put_chars(fhir_buf *out, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     const unsigned char *run = p;
 
-    fhir_buf_putc(out, '"');
     for (; *p != '\0'; p++) {
         char esc[6] = {'\\', 'u', '0', '0', 0, 0};
         size_t n = 2;
@@ -837,6 +836,14 @@ write_string(fhir_buf *out, const char *s)
         fhir_buf_append(out, esc, n);
     }
     fhir_buf_append(out, (const char *)run, (size_t)(p - run));
+}
+
+/* Writes `s` quoted. */
+static void
+write_string(fhir_buf *out, const char *s)
+{
+    fhir_buf_putc(out, '"');
+    fhir_json_put_chars(out, s);
     fhir_buf_putc(out, '"');
 }
 

@@ -136,34 +136,6 @@ search_incl_parse(search_incl *out, size_t *n, size_t max,
     return 0;
 }
 
-/* Appends s to list as a JSON string: runs that need no escape at once. */
-static void
-list_str(fhir_buf *list, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s, *run = p;
-    fhir_buf_putc(list, '"');
-    for (;; p++) {
-        if (*p >= 0x20 && *p != '"' && *p != '\\') {
-            continue;
-        }
-        fhir_buf_append(list, (const char *)run, (size_t)(p - run));
-        if (*p == '\0') {
-            break;
-        }
-        if (*p == '"' || *p == '\\') {
-            fhir_buf_putc(list, '\\');
-            fhir_buf_putc(list, (char)*p);
-        } else {
-            fhir_buf_puts(list, "\\u00");
-            fhir_buf_putc(list, hex[*p >> 4]);
-            fhir_buf_putc(list, hex[*p & 15]);
-        }
-        run = p + 1;
-    }
-    fhir_buf_putc(list, '"');
-}
-
 /* Fills list with v[] as a JSON array of strings. */
 static void
 list_strs(fhir_buf *list, const char *const *v, size_t n)
@@ -172,7 +144,9 @@ list_strs(fhir_buf *list, const char *const *v, size_t n)
     fhir_buf_putc(list, '[');
     for (size_t i = 0; i < n; i++) {
         fhir_buf_puts(list, i ? "," : "");
-        list_str(list, v[i]);
+        fhir_buf_putc(list, '"');
+        fhir_json_put_chars(list, v[i]);
+        fhir_buf_putc(list, '"');
     }
     fhir_buf_putc(list, ']');
 }

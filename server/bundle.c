@@ -56,9 +56,8 @@ typedef struct urlmap {
  * index rows and the text of a first version) on a thread of its own, in
  * the order they are written, while the request thread writes those
  * already prepared: on a machine with two cores that work leaves the
- * write path. An entry belongs to the
- * preparing thread until it is counted in `ready`, then to the request
- * thread alone. */
+ * write path. An entry belongs to the preparing thread until it is
+ * counted in `ready`, then to the request thread alone. */
 typedef struct preparer {
     pthread_t thread;
     int started;
@@ -601,6 +600,17 @@ phase(const entry *en)
     }
 }
 
+/* A transaction's PUT writes the id its entry targets (a resolved
+ * conditional update the one it resolved to) when the body has none. */
+static void
+put_gets_id(const entry *en, cJSON *res)
+{
+    if (en->method == SRV_PUT && res != NULL &&
+        fhir_json_str(res, "id") == NULL) {
+        fhir_json_insert(res, 1, "id", cJSON_CreateString(en->id));
+    }
+}
+
 /* Fewer preparable entries than this are prepared inline, each as it is
  * written: a thread costs more than it saves. */
 #define PREPARE_MIN_ENTRIES 16
@@ -625,10 +635,7 @@ prepare_run(void *arg)
     for (size_t i = 0; i < p->n && !atomic_load(&p->stop); i++) {
         entry *en = p->order[i];
         cJSON *res = preparable(en);
-        if (en->method == SRV_PUT && fhir_json_str(res, "id") == NULL) {
-            /* As run_one: a resolved conditional update carries its id. */
-            fhir_json_insert(res, 1, "id", cJSON_CreateString(en->id));
-        }
+        put_gets_id(en, res);
         srv__prepare(&en->prep, p->srv, res, en->type, en->id,
                      en->method == SRV_PUT ? en->id : NULL, 1, p->a);
         pthread_mutex_lock(&p->mu);
@@ -789,12 +796,8 @@ run_one(bundle_ctx *b, entry *en, store_tx *tx)
     } else if (tx == NULL) {
         en->sub.if_none_exist = en->if_none_exist;
     }
-    if (tx != NULL && en->method == SRV_PUT) {
-        /* A resolved conditional update carries the id it resolved to. */
-        cJSON *res = en->sub.body;
-        if (res != NULL && fhir_json_str(res, "id") == NULL) {
-            fhir_json_insert(res, 1, "id", cJSON_CreateString(en->id));
-        }
+    if (tx != NULL) {
+        put_gets_id(en, en->sub.body);
     }
     run_entry(b, en, en->method, en->path, en->qs, tx);
     cJSON_Delete(en->sub.body);

@@ -188,28 +188,6 @@ add_entry(srv_req *r, cJSON *bundle, const srv_found *f, int subset,
     cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode", how);
 }
 
-/* Appends the bytes of s as the inside of a JSON string: as they are
- * when nothing needs escaping (ids and URLs, nearly always), else
- * escaped by the JSON writer. */
-static void
-put_json_chars(fhir_buf *b, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p >= 0x20 && *p != '"' && *p != '\\') {
-        p++;
-    }
-    if (*p == '\0') {
-        fhir_buf_append(b, s, (size_t)(p - (const unsigned char *)s));
-        return;
-    }
-    fhir_buf t = FHIR_BUF_INIT;
-    cJSON *str = cJSON_CreateString(s);
-    fhir_json_write(&t, str, 0);
-    cJSON_Delete(str);
-    fhir_buf_append(b, t.data + 1, t.len - 2); /* without the quotes */
-    fhir_buf_clear(&t);
-}
-
 /* Appends entry f as fhir_json_write() would write add_entry()'s object
  * (without _pretty or a subset): the stored body is copied in as it is,
  * never parsed nor rebuilt. */
@@ -217,11 +195,11 @@ static void
 put_entry(fhir_buf *b, srv_req *r, const srv_found *f, const char *how)
 {
     fhir_buf_puts(b, "{\"fullUrl\":\"");
-    put_json_chars(b, r->base);
+    fhir_json_put_chars(b, r->base);
     fhir_buf_putc(b, '/');
     fhir_buf_puts(b, fhir_type_name(f->type));
     fhir_buf_putc(b, '/');
-    put_json_chars(b, f->id);
+    fhir_json_put_chars(b, f->id);
     fhir_buf_puts(b, "\",\"resource\":");
     fhir_buf_append(b, f->body, f->len);
     fhir_buf_puts(b, ",\"search\":{\"mode\":\"");

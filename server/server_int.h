@@ -55,9 +55,10 @@ typedef enum srv_return {
 } srv_return;
 
 /* What a write works out from the body alone, before its transaction:
- * the endpoint and profile checks, and when they pass the index rows
- * (srv__prepare). A transaction Bundle prepares its entries on a thread
- * of its own while the request thread writes (bundle.c). */
+ * the endpoint and profile checks, and when they pass the index rows and
+ * (for a possible first version) its text (srv__prepare). A transaction Bundle
+ * prepares its entries on a thread of its own while the request thread writes
+ * (bundle.c). */
 typedef struct srv_prep {
     int rc;         /* srv__check_resource's result: 0 valid */
     cJSON *oo;      /* its OperationOutcome (warnings or errors), or NULL */
