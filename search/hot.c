@@ -113,17 +113,6 @@ types_mask(const search_plan *p)
     return m;
 }
 
-/* Set bits, with the CPU's popcount instruction where it has one. */
-__attribute__((target_clones("popcnt", "default"))) static size_t
-count_bits(const uint64_t *w, size_t n)
-{
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        total += (size_t)__builtin_popcountll(w[i]);
-    }
-    return total;
-}
-
 /* The set of resources condition c's values hold (before :not). */
 static void
 cond_set(uint64_t *bits, const search_cond *c, const search_sets *s)
@@ -145,6 +134,86 @@ cond_set(uint64_t *bits, const search_cond *c, const search_sets *s)
             s->or_value(s->ctx, bits, num, 1, NULL, v->alts[k]);
         }
     }
+}
+
+/* The set condition c keeps before :not as one bitset kept in memory
+ * (read in place), or NULL when it must be built. */
+static const uint64_t *
+cond_bits(const search_cond *c, const search_sets *s)
+{
+    int num = c->param->num;
+    if (c->mod == SEARCH_MOD_MISSING) {
+        return s->have_bits(s->ctx, num);
+    }
+    if (c->nvals != 1) {
+        return NULL;
+    }
+    const search_value *v = &c->vals[0];
+    if (c->param->type != SEARCH_TYPE_REFERENCE) {
+        return s->value_bits(s->ctx, num, 0, v->sys, v->code);
+    }
+    return v->nalts <= 1 ? s->value_bits(s->ctx, num, 1, NULL, v->code) : NULL;
+}
+
+/* A set ANDed into the candidates (its complement with flip ~0). */
+struct term {
+    const uint64_t *bits;
+    uint64_t flip;
+};
+#define HOT_MAX_TERMS 8
+
+/* The candidates: cand (all ones when !have) AND every term. They are
+ * counted in one pass and then read again word by word where the page
+ * needs them, never stored: at a million resources a set is 160 KB, and
+ * writing one costs as much as reading two. */
+struct cands {
+    const uint64_t *cand;
+    int have;
+    const struct term *t;
+    size_t nt;
+};
+
+static inline uint64_t
+cands_word(const struct cands *c, size_t w)
+{
+    uint64_t x = c->have ? c->cand[w] : ~0ull;
+    for (size_t i = 0; i < c->nt; i++) {
+        x &= c->t[i].bits[w] ^ c->t[i].flip;
+    }
+    return x;
+}
+
+/* The candidates' number, in blocks that stay in L1 and fixed-length
+ * loops the compiler vectorizes (with AVX2 where the CPU has it). */
+__attribute__((target_clones("arch=x86-64-v3", "popcnt",
+                             "default"))) static size_t
+cands_count(const struct cands *c, size_t words)
+{
+    enum { BLOCK = 256 };
+    uint64_t x[BLOCK];
+    size_t total = 0;
+    for (size_t b = 0; b < words; b += BLOCK) {
+        size_t n = words - b;
+        if (n < BLOCK) { /* the last, partial block */
+            for (size_t j = 0; j < n; j++) {
+                total += (size_t)__builtin_popcountll(cands_word(c, b + j));
+            }
+            break;
+        }
+        for (size_t j = 0; j < BLOCK; j++) {
+            x[j] = c->have ? c->cand[b + j] : ~0ull;
+        }
+        for (size_t i = 0; i < c->nt; i++) {
+            const uint64_t *y = c->t[i].bits + b, f = c->t[i].flip;
+            for (size_t j = 0; j < BLOCK; j++) {
+                x[j] &= y[j] ^ f;
+            }
+        }
+        for (size_t j = 0; j < BLOCK; j++) {
+            total += (size_t)__builtin_popcountll(x[j]);
+        }
+    }
+    return total;
 }
 
 /* Per ranked-token sort key: the set of each code in rank order, then of
@@ -250,7 +319,6 @@ search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
     uint64_t *cand = s->scratch, *tmp = NULL;
     if (s->scratch != NULL) {
         tmp = s->scratch + words;
-        memset(s->scratch, 0, 2 * words * sizeof(uint64_t));
     } else {
         cand = calloc(words, sizeof(uint64_t));
         tmp = calloc(words, sizeof(uint64_t));
@@ -259,13 +327,19 @@ search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
     struct pick *best = NULL;
     fhir_sqlval *kbuf = NULL;
     int64_t *list = NULL;
+    /* Sets kept as one bitset are ANDed in place, all in one pass at the
+     * end (no copies); the others are built in tmp and ANDed into cand
+     * (have: cand holds a set; until then it stands for all). */
+    struct term terms[HOT_MAX_TERMS];
+    size_t nterms = 0;
+    int have = 0;
 
     if (cand == NULL || tmp == NULL || rs == NULL) {
         goto done;
     }
-    /* The first positive condition's set is the start (its sets hold
-     * live resources only); the live resources of the searched types
-     * when there is none, or when its parameter also serves other types. */
+    /* A positive condition's set holds live resources only; without one,
+     * or when the first one's parameter also serves other types, the live
+     * resources of the searched types are ANDed too. */
     const search_cond *first = NULL;
     for (size_t i = 0; i < p->nconds && first == NULL; i++) {
         const search_cond *c = &p->conds[i];
@@ -281,17 +355,16 @@ search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
             goto done;
         }
     }
-    if (first != NULL) {
-        cond_set(cand, first, s);
-    }
     if (first == NULL || (first->param->types & ~types_mask(p)) != 0) {
-        if (first == NULL) {
-            s->or_live(s->ctx, cand, p->opts.type_codes, p->opts.ntypes);
+        const uint64_t *live = p->opts.ntypes == 1
+                                   ? s->live_bits(s->ctx, p->opts.type_codes[0])
+                                   : NULL;
+        if (live != NULL) {
+            terms[nterms++] = (struct term){live, 0};
         } else {
-            s->or_live(s->ctx, tmp, p->opts.type_codes, p->opts.ntypes);
-            for (size_t w = 0; w < words; w++) {
-                cand[w] &= tmp[w];
-            }
+            memset(cand, 0, words * sizeof(uint64_t));
+            s->or_live(s->ctx, cand, p->opts.type_codes, p->opts.ntypes);
+            have = 1;
         }
     }
     for (size_t i = 0; i < p->nconds; i++) {
@@ -300,12 +373,22 @@ search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
             all = 0;
             continue;
         }
-        if (c == first) {
+        int neg = cond_negated(c);
+        const uint64_t *bits = nterms < HOT_MAX_TERMS ? cond_bits(c, s) : NULL;
+        if (bits != NULL) {
+            terms[nterms++] = (struct term){bits, neg ? ~0ull : 0};
             continue;
         }
-        memset(tmp, 0, words * sizeof(uint64_t));
-        cond_set(tmp, c, s);
-        int neg = cond_negated(c);
+        uint64_t *into = have ? tmp : cand;
+        memset(into, 0, words * sizeof(uint64_t));
+        cond_set(into, c, s);
+        if (!have) {
+            for (size_t w = 0; neg && w < words; w++) {
+                cand[w] = ~cand[w];
+            }
+            have = 1;
+            continue;
+        }
         for (size_t w = 0; w < words; w++) {
             cand[w] &= neg ? ~tmp[w] : tmp[w];
         }
@@ -315,7 +398,8 @@ search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
             all = 0;
         }
     }
-    size_t total = count_bits(cand, words);
+    struct cands cs = {cand, have, terms, nterms};
+    size_t total = cands_count(&cs, words);
     if (!all && total > HOT_MAX_LIST) {
         goto done; /* too many to hand over: SQL as usual */
     }
@@ -362,7 +446,7 @@ search_plan_hot_run(search_plan *p, const search_sets *s, int64_t applied)
     int early = all && p->nsort == 0;
     for (size_t j = 0; j < words; j++) {
         size_t w = back ? words - 1 - j : j;
-        uint64_t bitsw = cand[w];
+        uint64_t bitsw = cands_word(&cs, w);
         while (bitsw != 0) {
             int b = back ? 63 - __builtin_clzll(bitsw) : __builtin_ctzll(bitsw);
             bitsw &= ~(1ull << b);

@@ -255,6 +255,13 @@ typedef struct search_sets {
     void (*or_have)(void *ctx, uint64_t *bits, int param);
     /* live resources of the store type codes */
     void (*or_live)(void *ctx, uint64_t *bits, const int *tcodes, size_t n);
+    /* the same sets when one bitset kept in memory is exactly the answer
+     * (read without a copy), else NULL: one value's (as or_value, without
+     * code NULL), having param, live of one store type code */
+    const uint64_t *(*value_bits)(void *ctx, int param, int ref,
+                                  const char *sys, const char *code);
+    const uint64_t *(*have_bits)(void *ctx, int param);
+    const uint64_t *(*live_bits)(void *ctx, int tcode);
     /* current hid of rid, 0 when not live */
     int64_t (*hid)(void *ctx, int64_t rid);
     /* lowest start, highest end of date param on rid: 1; 0 none; -1 the

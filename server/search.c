@@ -357,6 +357,24 @@ hs_or_live(void *ctx, uint64_t *bits, const int *tcodes, size_t n)
     store_hot_or_live(ctx, bits, tcodes, n);
 }
 
+static const uint64_t *
+hs_value_bits(void *ctx, int param, int ref, const char *sys, const char *code)
+{
+    return store_hot_bits(ctx, param, ref, sys, code);
+}
+
+static const uint64_t *
+hs_have_bits(void *ctx, int param)
+{
+    return store_hot_has_bits(ctx, param);
+}
+
+static const uint64_t *
+hs_live_bits(void *ctx, int tcode)
+{
+    return store_hot_live_bits(ctx, tcode);
+}
+
 static int64_t
 hs_hid(void *ctx, int64_t rid)
 {
@@ -442,6 +460,9 @@ srv__hot_choose(store_env *env, store_db *db, search_plan *plan, fhir_err *err)
                         hs_or_other,
                         hs_or_have,
                         hs_or_live,
+                        hs_value_bits,
+                        hs_have_bits,
+                        hs_live_bits,
                         hs_hid,
                         hs_date};
     (void)search_plan_hot_run(plan, &sets, store_hot_applied(v));

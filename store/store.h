@@ -273,6 +273,15 @@ int store_hot_is_hot(const store_hot *v, int param);
  * a reference string (code). -1 when param is not hot. */
 int store_hot_or(const store_hot *v, uint64_t *bits, int param, int ref,
                  const char *sys, const char *code);
+/* The same sets without a copy, when one bitset holds exactly the
+ * answer: the resources holding the one key a value names (NULL when
+ * none or several keys match, or the key's set is kept as a list), having
+ * param at all, live of store type code tcode. Valid until
+ * store_hot_end(). */
+const uint64_t *store_hot_bits(const store_hot *v, int param, int ref,
+                               const char *sys, const char *code);
+const uint64_t *store_hot_has_bits(const store_hot *v, int param);
+const uint64_t *store_hot_live_bits(const store_hot *v, int tcode);
 /* ORs the resources holding a code of param that is none of codes[]. */
 int store_hot_or_other(const store_hot *v, uint64_t *bits, int param,
                        const char *const *codes, size_t ncodes);

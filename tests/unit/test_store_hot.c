@@ -216,8 +216,25 @@ set_ids(struct fixture *f, const char *what, int param, const char *sys,
             store_hot_or(v, bits, param, strcmp(what, "ref") == 0, sys, code),
             0);
     }
-    store_hot_end(v);
+    /* The set read in place, when one bitset holds it, is the same (has
+     * and live always are one). */
+    const uint64_t *inplace = NULL;
+    if (strcmp(what, "has") == 0) {
+        inplace = store_hot_has_bits(v, param);
+        assert_non_null(inplace);
+    } else if (strcmp(what, "live") == 0) {
+        inplace = store_hot_live_bits(v, store_type_code(f->env, f->task));
+        assert_non_null(inplace);
+    } else if (code != NULL) {
+        inplace = store_hot_bits(v, param, strcmp(what, "ref") == 0, sys, code);
+    }
     ids_of(f, bits, words, out, cap, all_ids, 5);
+    if (inplace != NULL) {
+        char again[128];
+        ids_of(f, inplace, words, again, sizeof(again), all_ids, 5);
+        assert_string_equal(again, out);
+    }
+    store_hot_end(v);
     free(bits);
 }
 
@@ -254,6 +271,13 @@ hot__built_from_the_tables(void **state)
     assert_string_equal(ids, "a,c");
     set_ids(f, "live", 0, NULL, NULL, ids, sizeof(ids));
     assert_string_equal(ids, "a,b,c");
+    {
+        /* "ready" of any system is two keys: no one bitset holds it. */
+        store_hot *v1 = store_hot_begin(f->env);
+        assert_null(store_hot_bits(v1, P_STATUS, 0, NULL, "ready"));
+        assert_null(store_hot_bits(v1, P_STATUS, 0, "http://unknown", "x"));
+        store_hot_end(v1);
+    }
 
     store_hot *v = store_hot_begin(f->env);
     int64_t lo = 0, hi = 0;
