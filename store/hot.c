@@ -963,6 +963,18 @@ store_hot_is_hot(const store_hot *v, int param)
            h->params[param].state == HP_HOT;
 }
 
+/* The sysdict id of a token system the sets know, else -1. */
+static int64_t
+sys_of(const store__hot *h, const char *sys)
+{
+    for (size_t i = 0; i < h->nsys; i++) {
+        if (strcmp(h->sys[i].uri, sys) == 0) {
+            return h->sys[i].id;
+        }
+    }
+    return -1;
+}
+
 int
 store_hot_or(const store_hot *v, uint64_t *bits, int param, int ref,
              const char *sys, const char *code)
@@ -973,15 +985,8 @@ store_hot_or(const store_hot *v, uint64_t *bits, int param, int ref,
     }
     const struct hparam *p = &h->params[param];
     int64_t sid = -1;
-    if (!ref && sys != NULL) {
-        size_t i = 0;
-        while (i < h->nsys && strcmp(h->sys[i].uri, sys) != 0) {
-            i++;
-        }
-        if (i == h->nsys) {
-            return 0; /* an unknown system holds nothing */
-        }
-        sid = h->sys[i].id;
+    if (!ref && sys != NULL && (sid = sys_of(h, sys)) < 0) {
+        return 0; /* an unknown system holds nothing */
     }
     if (code != NULL && (ref || sys != NULL)) {
         struct hkey *k = key_get((struct hparam *)p, ref ? -1 : sid, code, 0);
@@ -1009,15 +1014,8 @@ one_key(const store__hot *h, const struct hparam *p, int ref, const char *sys,
         return NULL;
     }
     int64_t sid = -1;
-    if (!ref && sys != NULL) {
-        size_t i = 0;
-        while (i < h->nsys && strcmp(h->sys[i].uri, sys) != 0) {
-            i++;
-        }
-        if (i == h->nsys) {
-            return NULL;
-        }
-        sid = h->sys[i].id;
+    if (!ref && sys != NULL && (sid = sys_of(h, sys)) < 0) {
+        return NULL;
     }
     if (ref || sys != NULL) {
         return key_get((struct hparam *)p, ref ? -1 : sid, code, 0);
