@@ -118,6 +118,8 @@ void *fhir_arena_alloc(fhir_arena *a, size_t n);
 char *fhir_arena_strdup(fhir_arena *a, const char *s);
 char *fhir_arena_strndup(fhir_arena *a, const char *s, size_t n);
 char *fhir_arena_printf(fhir_arena *a, const char *fmt, ...) FHIR_PRINTF(2, 3);
+/* "x/y" (a reference "Type/id", a URL below a base), without printf. */
+char *fhir_arena_path(fhir_arena *a, const char *x, const char *y);
 /* Room for one more item in an arena array of n items of `size` bytes:
  * returns v, or (when n == *cap) a copy with twice the capacity (16 at
  * first), updating *cap. */

@@ -156,6 +156,17 @@ fhir_arena_strndup(fhir_arena *a, const char *s, size_t n)
     return p;
 }
 
+char *
+fhir_arena_path(fhir_arena *a, const char *x, const char *y)
+{
+    size_t nx = strlen(x), ny = strlen(y);
+    char *p = fhir_arena_alloc(a, nx + ny + 2);
+    memcpy(p, x, nx);
+    p[nx] = '/';
+    memcpy(p + nx + 1, y, ny + 1);
+    return p;
+}
+
 void *
 fhir_arena_grow(fhir_arena *a, void *v, size_t n, size_t *cap, size_t size)
 {

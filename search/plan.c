@@ -188,7 +188,7 @@ parse_ref(search_value *v, const search_plan *pl, const search_cond *c,
         if (type_mod != NULL && strcmp(type_mod, ref.type) != 0) {
             return -1;
         }
-        v->code = fhir_arena_printf(a, "%s/%s", ref.type, ref.id);
+        v->code = fhir_arena_path(a, ref.type, ref.id);
         if (url != NULL) {
             v->alts = fhir_arena_alloc(a, 2 * sizeof(char *));
             v->alts[0] = v->code;
@@ -207,14 +207,14 @@ parse_ref(search_value *v, const search_plan *pl, const search_cond *c,
         return -1;
     }
     if (type_mod != NULL) {
-        v->code = fhir_arena_printf(a, "%s/%s", type_mod, s);
+        v->code = fhir_arena_path(a, type_mod, s);
         return 0;
     }
     /* A bare id: any of the parameter's target types. */
     const struct search_param *p = c->param;
     v->alts = fhir_arena_alloc(a, (p->ntargets + 1) * sizeof(char *));
     for (size_t i = 0; i < p->ntargets; i++) {
-        v->alts[v->nalts++] = fhir_arena_printf(a, "%s/%s", p->targets[i], s);
+        v->alts[v->nalts++] = fhir_arena_path(a, p->targets[i], s);
     }
     if (v->nalts == 0) {
         return -1;

@@ -296,7 +296,7 @@ map_set(bundle_ctx *b, const entry *en, int type, const char *id)
 {
     const char **v = map_slot(&b->map, en->full_url);
     if (v != NULL) {
-        *v = fhir_arena_printf(b->r->a, "%s/%s", fhir_type_name(type), id);
+        *v = fhir_arena_path(b->r->a, fhir_type_name(type), id);
     }
 }
 
@@ -442,8 +442,7 @@ resolve_entries(bundle_ctx *b)
                 fhir_id_new(fresh);
                 en->id = fhir_arena_strdup(r->a, bid ? bid : fresh);
             }
-            en->path = fhir_arena_printf(r->a, "%s/%s",
-                                         fhir_type_name(en->type), en->id);
+            en->path = fhir_arena_path(r->a, fhir_type_name(en->type), en->id);
             en->qs = "";
         } else {
             const char *slash = strchr(en->path, '/');
@@ -468,12 +467,11 @@ resolve_entries(bundle_ctx *b)
     for (size_t i = 1; i < nby; i++) {
         if (cmp_target(&by[i - 1], &by[i]) == 0) {
             entry *later = by[i]->index > by[i - 1]->index ? by[i] : by[i - 1];
-            return fail_at(b, later, FHIR_ISSUE_DUPLICATE, 400,
-                           "Another entry of the transaction is for the "
-                           "same resource (%s)",
-                           fhir_arena_printf(r->a, "%s/%s",
-                                             fhir_type_name(later->type),
-                                             later->id));
+            return fail_at(
+                b, later, FHIR_ISSUE_DUPLICATE, 400,
+                "Another entry of the transaction is for the "
+                "same resource (%s)",
+                fhir_arena_path(r->a, fhir_type_name(later->type), later->id));
         }
     }
     return 0;
@@ -515,7 +513,7 @@ rewrite_ref(bundle_ctx *b, const entry *en, const char *base, cJSON *node)
     const char *v = node->valuestring;
     const char *to = map_get(&b->map, v);
     if (to == NULL && base != NULL && strstr(v, "://") == NULL && v[0] != '#') {
-        to = map_get(&b->map, fhir_arena_printf(r->a, "%s/%s", base, v));
+        to = map_get(&b->map, fhir_arena_path(r->a, base, v));
     }
     if (to == NULL &&
         (strncmp(v, "urn:uuid:", 9) == 0 || strncmp(v, "urn:oid:", 8) == 0)) {
@@ -554,7 +552,7 @@ rewrite_ref(bundle_ctx *b, const entry *en, const char *base, cJSON *node)
                     "no resource",
                 v);
         }
-        to = fhir_arena_printf(r->a, "%s/%s", type, ids[0]);
+        to = fhir_arena_path(r->a, type, ids[0]);
     }
     if (to != NULL) {
         cJSON_SetValuestring(node, to);
@@ -776,8 +774,7 @@ run_one(bundle_ctx *b, entry *en, store_tx *tx)
     if (en->exists) {
         /* A conditional create that matched: answer with the match. */
         run_entry(b, en, SRV_GET,
-                  fhir_arena_printf(b->r->a, "%s/%s", fhir_type_name(en->type),
-                                    en->id),
+                  fhir_arena_path(b->r->a, fhir_type_name(en->type), en->id),
                   "", tx);
         if (en->sub.status == 200) {
             en->sub.location = fhir_arena_printf(

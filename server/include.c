@@ -127,7 +127,7 @@ fetched(void *ctx, const store_row *row)
     node x;
     size_t len = 0;
     const char *id = store_row_text(row, 2, NULL);
-    const char *body = store_row_text(row, 3, &len);
+    const char *body = store_row_bytes(row, 3, &len);
     x.rid = rid;
     x.type = store_type_of_code(ir->r->srv->env, (int)store_row_int(row, 1));
     x.id = fhir_arena_strdup(a, id ? id : "");
@@ -226,8 +226,8 @@ reverse(incl_run *ir, const search_incl *in, const nodes *front)
     int from_code = store_type_code(ir->r->srv->env, in->from);
     for (size_t i = 0; i <= front->n && !ir->cut; i++) {
         if (i < front->n) {
-            refs[k++] = fhir_arena_printf(
-                a, "%s/%s", fhir_type_name(front->v[i].type), front->v[i].id);
+            refs[k++] = fhir_arena_path(a, fhir_type_name(front->v[i].type),
+                                        front->v[i].id);
         }
         if (k > 0 && (k == INCL_CHUNK || i == front->n)) {
             /* Rows already in the Bundle come back too: room for them,

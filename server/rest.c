@@ -877,11 +877,10 @@ hist_entry(void *ctx, const store_hist_entry *e)
     }
     cJSON *req = cJSON_AddObjectToObject(entry, "request");
     cJSON_AddStringToObject(req, "method", method_name(e->method));
-    cJSON_AddStringToObject(
-        req, "url",
-        e->method == STORE_METHOD_POST
-            ? type
-            : fhir_arena_printf(r->a, "%s/%s", type, e->id));
+    cJSON_AddStringToObject(req, "url",
+                            e->method == STORE_METHOD_POST
+                                ? type
+                                : fhir_arena_path(r->a, type, e->id));
     cJSON *resp = cJSON_AddObjectToObject(entry, "response");
     cJSON_AddStringToObject(resp, "status",
                             e->method == STORE_METHOD_DELETE ? "204 No Content"

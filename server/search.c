@@ -64,7 +64,7 @@ static const char *
 copy_text(fhir_arena *a, const store_row *row, int col, size_t *len)
 {
     size_t n = 0;
-    const char *t = store_row_text(row, col, &n);
+    const char *t = store_row_bytes(row, col, &n);
     if (len != NULL) {
         *len = n;
     }

@@ -35,6 +35,17 @@ store_row_text(const store_row *row, int col, size_t *len)
     return t;
 }
 
+const char *
+store_row_bytes(const store_row *row, int col, size_t *len)
+{
+    const char *t = sqlite3_column_blob(row->st, col);
+    *len = (size_t)sqlite3_column_bytes(row->st, col);
+    if (t == NULL && sqlite3_column_type(row->st, col) != SQLITE_NULL) {
+        t = ""; /* an empty value */
+    }
+    return t;
+}
+
 int
 store_row_is_null(const store_row *row, int col)
 {

@@ -135,6 +135,10 @@ typedef struct store_row store_row;
  * NULL); valid only during the callback. */
 int64_t store_row_int(const store_row *row, int col);
 const char *store_row_text(const store_row *row, int col, size_t *len);
+/* The same bytes without the terminating NUL, which SQLite adds by copying
+ * the value (a stored body is read where it lies instead): *len of them,
+ * NULL only for SQL NULL. */
+const char *store_row_bytes(const store_row *row, int col, size_t *len);
 int store_row_is_null(const store_row *row, int col);
 
 /* Called once per row; a non-zero return stops the query. */

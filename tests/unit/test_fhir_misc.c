@@ -384,6 +384,19 @@ fhir_arena__grow_keeps_items(void **state)
     fhir_arena_free(a);
 }
 
+/* fhir_arena_path joins with one slash, empty parts included. */
+static void
+fhir_arena__path_joins_with_a_slash(void **state)
+{
+    (void)state;
+    fhir_arena *a = fhir_arena_new();
+    assert_string_equal(fhir_arena_path(a, "Task", "01a2-b"), "Task/01a2-b");
+    assert_string_equal(fhir_arena_path(a, "http://x/fhir", "Patient/1"),
+                        "http://x/fhir/Patient/1");
+    assert_string_equal(fhir_arena_path(a, "", ""), "/");
+    fhir_arena_free(a);
+}
+
 static void
 fhir_arena__large_block_keeps_chunk_usable(void **state)
 {
@@ -1378,6 +1391,7 @@ main(void)
         cmocka_unit_test(fhir_arena__debug_mode_allocations_do_not_overlap),
         cmocka_unit_test(fhir_arena__large_block_keeps_chunk_usable),
         cmocka_unit_test(fhir_arena__grow_keeps_items),
+        cmocka_unit_test(fhir_arena__path_joins_with_a_slash),
         cmocka_unit_test(fhir_arena__zero_size_allocations_are_distinct),
         cmocka_unit_test(fhir_arena__strdup_and_strndup_copy),
         cmocka_unit_test(fhir_arena__printf_formats),
