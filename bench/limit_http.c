@@ -13,6 +13,11 @@
  *                        prepared once; the stored body is sent as is
  *                        with Content-Type, Content-Length and ETag. 404
  *                        when there is no such Task.
+ *   GET /fhir/fixed/N    a JSON object of exactly N bytes (64 to 64 MiB):
+ *                        the floor of an answer that size (the search
+ *                        bench asks for each query's mean answer size).
+ *                        Each worker fills its buffer when N changes, so
+ *                        a run of one size costs no copying.
  *   GET anything else    a fixed 1.5 KB (1536-byte) JSON body: CivetWeb's
  *                        own request rate, no SQLite at all.
  *
@@ -35,6 +40,9 @@
 
 #define FIXED_LEN 1536
 #define TASK_PREFIX "/fhir/Task/"
+#define SIZED_PREFIX "/fhir/fixed/"
+#define SIZED_MIN 64
+#define SIZED_MAX (64L << 20)
 
 /* store/store.c's ST_READ_CURRENT. */
 static const char read_sql[] =
@@ -51,6 +59,8 @@ struct limit {
 struct worker {
     sqlite3 *db;
     sqlite3_stmt *read;
+    char *sized; /* the last /fixed/N body */
+    size_t nsized;
 };
 
 static struct limit L;
@@ -92,6 +102,7 @@ thread_exit(const struct mg_context *ctx, int thread_type, void *ptr)
     if (w != NULL) {
         sqlite3_finalize(w->read);
         sqlite3_close(w->db);
+        free(w->sized);
         free(w);
     }
 }
@@ -113,12 +124,53 @@ reply(struct mg_connection *conn, int status, const char *etag,
     mg_write(conn, body, len);
 }
 
+/* A JSON object of exactly n bytes, into b. */
+static void
+fill_json(char *b, size_t n)
+{
+    static const char head[] = "{\"resourceType\":\"Basic\",\"text\":\"";
+    memset(b, 'x', n);
+    memcpy(b, head, sizeof(head) - 1);
+    memcpy(b + n - 2, "\"}", 2);
+}
+
+/* GET /fhir/fixed/N; 0 when the path is not one. */
+static int
+sized(struct mg_connection *conn, struct worker *w, const char *uri)
+{
+    if (strncmp(uri, SIZED_PREFIX, strlen(SIZED_PREFIX)) != 0) {
+        return 0;
+    }
+    char *end = NULL;
+    long n = strtol(uri + strlen(SIZED_PREFIX), &end, 10);
+    if (w == NULL || *end != '\0' || n < SIZED_MIN || n > SIZED_MAX) {
+        reply(conn, 404, NULL, "{}", 2);
+        return 404;
+    }
+    if (w->nsized != (size_t)n) {
+        free(w->sized);
+        w->sized = malloc((size_t)n);
+        w->nsized = w->sized != NULL ? (size_t)n : 0;
+        if (w->sized == NULL) {
+            reply(conn, 404, NULL, "{}", 2);
+            return 404;
+        }
+        fill_json(w->sized, (size_t)n);
+    }
+    reply(conn, 200, NULL, w->sized, w->nsized);
+    return 200;
+}
+
 static int
 handle(struct mg_connection *conn, void *cbdata)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     struct worker *w = mg_get_thread_pointer(conn);
     (void)cbdata;
+    int status = sized(conn, w, ri->local_uri);
+    if (status != 0) {
+        return status;
+    }
     if (strncmp(ri->local_uri, TASK_PREFIX, strlen(TASK_PREFIX)) != 0) {
         reply(conn, 200, NULL, L.fixed, FIXED_LEN);
         return 200;
@@ -129,7 +181,7 @@ handle(struct mg_connection *conn, void *cbdata)
     }
     const char *id = ri->local_uri + strlen(TASK_PREFIX);
     sqlite3_stmt *st = w->read;
-    int status = 404;
+    status = 404;
     sqlite3_bind_int(st, 1, L.task_code);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) == 0) {
@@ -189,10 +241,7 @@ main(int argc, char **argv)
         fprintf(stderr, "limit_http: %s: not a server database\n", L.path);
         return 1;
     }
-    /* A JSON object of exactly FIXED_LEN bytes. */
-    memset(L.fixed, 'x', FIXED_LEN);
-    memcpy(L.fixed, "{\"resourceType\":\"Basic\",\"text\":\"", 32);
-    memcpy(L.fixed + FIXED_LEN - 2, "\"}", 2);
+    fill_json(L.fixed, FIXED_LEN);
 
     sigset_t set;
     sigemptyset(&set);

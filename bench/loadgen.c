@@ -25,11 +25,11 @@
  *         relative to --url). Lines with the same label are one group;
  *         each group is timed on its own for --seconds, the connections
  *         taking its paths in turn, and gets one line of results, with
- *         the mean number of entries per Bundle and the range of its
- *         "total". Connections are opened (untimed) before the first group
- *         and kept across groups; each group first runs --warmup seconds
- *         untimed (stopping there if that fails). A request taking longer
- *         than --timeout seconds is an error.
+ *         the mean number of entries per Bundle and of body bytes per
+ *         answer, and the range of its "total". Connections are opened
+ * (untimed) before the first group and kept across groups; each group first
+ * runs --warmup seconds untimed (stopping there if that fails). A request
+ * taking longer than --timeout seconds is an error.
  *
  * --header adds a request header to the GETs of read and urls (search.sh
  * sends "Prefer: handling=strict"). Any answer but 201 (create), 200, or
@@ -78,6 +78,7 @@ struct run {
     unsigned counter, rnd, next;
     /* results */
     long nlat, errors, entries, ntotal;
+    double bytes; /* body bytes of the answers timed */
     long timeouts, bad_status, precond;
     long long total_lo, total_hi;
     double elapsed;
@@ -172,6 +173,7 @@ run_timed(struct run *r, CURLM *multi, struct conn *cs, double *lat)
 {
     long expect = r->mode == MODE_CREATE ? 201 : 200;
     r->nlat = r->errors = r->entries = r->ntotal = 0;
+    r->bytes = 0;
     r->timeouts = r->bad_status = r->precond = 0;
     double start = bench_now(), end = start + r->seconds;
     for (int i = 0; i < r->conns; i++) {
@@ -218,6 +220,7 @@ run_timed(struct run *r, CURLM *multi, struct conn *cs, double *lat)
                     r->version[c->cur] = c->etag;
                 }
                 r->entries += c->resp.entries;
+                r->bytes += (double)c->resp.total;
                 const char *tot = strstr(c->resp.head, "\"total\":");
                 if (tot != NULL) {
                     long long v = strtoll(tot + 8, NULL, 10);
@@ -501,13 +504,13 @@ main(int argc, char **argv)
             printf("mode=urls conns=%d paths=%d requests=%ld errors=%ld "
                    "timeouts=%ld bad_status=%ld seconds=%.2f rps=%.0f "
                    "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f entries=%.1f "
-                   "total=%s label=%s\n",
+                   "bytes=%.0f total=%s label=%s\n",
                    conns, r.npaths, r.nlat, r.errors, r.timeouts, r.bad_status,
                    r.elapsed, (double)r.nlat / r.elapsed,
                    bench_pct(lat, r.nlat, 0.5), bench_pct(lat, r.nlat, 0.99),
                    r.nlat ? lat[r.nlat - 1] : 0,
-                   r.nlat ? (double)r.entries / (double)r.nlat : 0, total,
-                   u.label[g]);
+                   r.nlat ? (double)r.entries / (double)r.nlat : 0,
+                   r.nlat ? r.bytes / (double)r.nlat : 0, total, u.label[g]);
             fflush(stdout);
         }
         free(paths);

@@ -32,9 +32,10 @@
 #   ingest  bench/ingest.sh: transaction Bundles of 1000 entries.
 #   search  bench/search.sh at BENCH_TASKS Tasks (default 100000), its
 #           64-connection peak RSS, bench/search_sql.c's best-order SQL
-#           for each query on the same file, and the HTTP floor (the
-#           fixed 1.5 KB body of bench/limit_http.c, 1 client): a
-#           search's limit is its SQL p99 plus the floor p99.
+#           for each query on the same file, and the HTTP floor (a
+#           fixed body of bench/limit_http.c, 1 client, 1.5 KB and the
+#           size of each query's mean answer): a search's limit is its
+#           SQL p99 plus the p99 of the floor of its answer's size.
 #
 # Every write runs at BENCH_DURABILITY (full, the default, or normal): the
 # server's --durability and the raw SQLite synchronous setting. Each

@@ -27,13 +27,16 @@
 # same database file for the same BENCH_SEARCH_SECONDS; with LIMIT_HTTP
 # (bench/limit_http), the HTTP floor is measured on the same file too:
 # CivetWeb with the server's options returning a fixed 1.5 KB body over
-# one keep-alive connection, for BENCH_SEARCH_SECONDS.
+# one keep-alive connection, for BENCH_SEARCH_SECONDS; then, per query, a
+# fixed body as large as the query's mean answer (loadgen's bytes=).
 #
 # The limit of a search (bench/summary.sh) is its best-order SQL p99 plus
-# the HTTP floor p99, both from this run: an answer over HTTP cannot come
-# faster than its SQL plus one round trip, and for a query whose SQL takes
-# microseconds the SQL alone would measure the round trip, not the
-# server's work. The same sum applies to every query.
+# the p99 of the floor of its answer's size, both from this run: an answer
+# over HTTP cannot come faster than its SQL plus one round trip carrying
+# its bytes. For a query whose SQL takes microseconds the SQL alone would
+# measure the round trip, not the server's work; for the 1,000-Task tree
+# (1.4 MB) moving the bytes takes about as long as its SQL. The same sum
+# applies to every query.
 # Prints one table, plus load time, database size and stored JSON bytes;
 # also appends it to bench/results/history.txt, and every result line to
 # $BENCH_ROWS for bench/summary.sh.
@@ -185,6 +188,20 @@ if [ -n "$limit_http" ]; then
     emit search_floor "$("$loadgen" --url "http://127.0.0.1:$port/fhir" \
       --mode urls --file "$dir/floor.urls" --conns 1 --seconds "$secs" \
       --warmup "$warmup" 2>>"$dir/loadgen.err" || true)"
+    # And per query, a fixed body as large as its mean answer: moving
+    # the answer's bytes is part of the floor (a 1,000-Task tree is 1.4 MB).
+    : >"$dir/sized.urls"
+    grep '^clients=1 ' "$dir/rows" | while IFS= read -r line; do
+      b=$(field "$line" bytes)
+      [ -n "$b" ] && [ "$b" -ge 64 ] 2>/dev/null || continue
+      printf '%s\tfixed/%s\n' "$(field "$line" label)" "$b" >>"$dir/sized.urls"
+    done
+    if [ -s "$dir/sized.urls" ]; then
+      "$loadgen" --url "http://127.0.0.1:$port/fhir" --mode urls \
+        --file "$dir/sized.urls" --conns 1 --seconds "$secs" \
+        --warmup "$warmup" 2>>"$dir/loadgen.err" |
+        while IFS= read -r line; do emit search_floor_sized "$line"; done || true
+    fi
   fi
   kill "$fpid" 2>/dev/null || true
   wait "$fpid" 2>/dev/null || true

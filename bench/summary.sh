@@ -109,8 +109,9 @@ for n in 1 4; do
   fi
 done
 # Searches: the server's p99 with 1 client against its limit, the
-# best-order SQL's p99 plus the HTTP floor's (bench/search.sh: a search
-# over HTTP cannot beat its SQL plus one round trip).
+# best-order SQL's p99 plus the HTTP floor's for a body the size of the
+# query's mean answer (bench/search.sh: a search over HTTP cannot beat its
+# SQL plus one round trip carrying its bytes).
 floor=$(get search_floor p99_ms)
 if have search_floor; then
   out "-" "$floor" "-" \
@@ -123,13 +124,22 @@ fi
   s99=$(field "$srv" p99_ms) s50=$(field "$srv" p50_ms)
   [ "$(field "$srv" errors)" = 0 ] || s99=-
   q99=$(field "$line" p99_ms)
-  lim=$(awk -v a="${q99:--}" -v b="${floor:--}" 'BEGIN {
+  # The floor of an answer of this query's size when measured, else the
+  # 1.5 KB one.
+  sized=$(grep -F "name=search_floor_sized " "$rows" | grep -F " label=$label" | tail -1 || true)
+  f99=$(field "$sized" p99_ms) fsz=$(field "$sized" bytes)
+  if [ -n "$f99" ] && [ "$(field "$sized" errors)" = 0 ]; then
+    fname="floor p99 $f99 for ${fsz} bytes"
+  else
+    f99=$floor fname="floor p99 ${floor:--}" fsz=
+  fi
+  lim=$(awk -v a="${q99:--}" -v b="${f99:--}" 'BEGIN {
     if (a == "-" || b == "-" || a == "" || b == "") print "-";
     else printf "%.3f", a + b }')
   out "${s99:--}" "$lim" "<= 2" \
-    "search p99 ms, 1 client (p50 $s50; SQL p99 ${q99:--} + floor p99 ${floor:--}): $label" \
-    "best-order SQL in-process + HTTP floor" "" \
-    "\"sql_p99\": $(jstr "${q99:--}"), \"floor_p99\": $(jstr "${floor:--}")"
+    "search p99 ms, 1 client (p50 $s50; SQL p99 ${q99:--} + $fname): $label" \
+    "best-order SQL in-process + HTTP floor of the answer's size" "" \
+    "\"sql_p99\": $(jstr "${q99:--}"), \"floor_p99\": $(jstr "${f99:--}"), \"floor_bytes\": $(jstr "${fsz:--}")"
 done
 if have search_rss; then
   mib=$(($(get search_rss rss_kb) / 1024))
