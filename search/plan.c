@@ -1600,8 +1600,28 @@ sql_hop_driver(fhir_sql *q, const search_plan *pl, const search_cond *c,
     sql_live(q, pl, in, h->type);
 }
 
+/* 1 when a resource has at most one index row matching c (its rows are
+ * distinct): one exact value, a reference or a token's system|code. */
+static int
+cond_one_row(const search_cond *c)
+{
+    if (c->mod != SEARCH_MOD_NONE || c->nvals != 1) {
+        return 0;
+    }
+    const search_value *v = &c->vals[0];
+    if (c->param->type == SEARCH_TYPE_REFERENCE) {
+        return v->nalts <= 1;
+    }
+    return c->param->type == SEARCH_TYPE_TOKEN && v->sys != NULL &&
+           v->code != NULL;
+}
+
 /* "SELECT DISTINCT t.rid FROM <table> WHERE <match>" at level lv: the
- * rids a drivable condition matches, exactly. */
+ * rids a drivable condition matches, exactly. Without DISTINCT when each
+ * resource has one row at most: SQLite then flattens the subquery and
+ * reads the rids in the value index's order, where DISTINCT built a
+ * temporary b-tree per search (focus at 100k: p50 0.21 -> 0.16-0.19 ms).
+ */
 static void
 sql_driver(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv)
 {
@@ -1614,7 +1634,7 @@ sql_driver(fhir_sql *q, const search_plan *pl, const search_cond *c, int lv)
         fhir_sql_add(q, ")");
         return;
     }
-    fhir_sql_add(q, "SELECT DISTINCT ");
+    fhir_sql_add(q, cond_one_row(c) ? "SELECT " : "SELECT DISTINCT ");
     sql_col(q, pl, 't', lv, "rid");
     fhir_sql_add(q, " FROM ");
     sql_table(q, pl, cond_table(c), 't', lv);
@@ -1870,8 +1890,9 @@ scan_beats_driver(const search_plan *p, int d)
            (double)SCAN_FACTOR * (double)(p->count + 1) * (double)p->type_count;
 }
 
-/* FROM ... WHERE ... shared by the page and the count. */
-static void
+/* FROM ... WHERE ... shared by the page and the count. Returns 1 when
+ * the rows come through a driver's rids (alias d). */
+static int
 sql_from_where(fhir_sql *q, const search_plan *p, int with_body)
 {
     /* The page of a plan the in-memory sets answered: just their rows. */
@@ -1909,6 +1930,7 @@ sql_from_where(fhir_sql *q, const search_plan *p, int with_body)
         fhir_sql_add(q, " AND ");
         sql_pred(q, p, &p->conds[i], 0);
     }
+    return d >= 0;
 }
 
 /* The value expression of sort key s (NULL when the resource has none). */
@@ -2049,7 +2071,7 @@ search_plan_page_sql(const search_plan *p, fhir_sql *out)
         sql_sort_value(out, &p->sort[s]);
         fhir_buf_printf(&out->text, " AS k%zu", 2 * s + 1);
     }
-    sql_from_where(out, p, 1);
+    int driven = sql_from_where(out, p, 1);
     if (p->hot_used || p->has_cursor) {
         /* Later pages (and pages the sets chose): as of the snapshot;
          * resources written since are judged by the caller on their
@@ -2068,7 +2090,10 @@ search_plan_page_sql(const search_plan *p, fhir_sql *out)
                         back ? " DESC" : "", 2 * s + 1,
                         (p->sort[s].desc != back) ? " DESC" : "");
     }
-    fhir_sql_add(out, back ? "r.rid DESC LIMIT " : "r.rid LIMIT ");
+    /* d.rid is r.rid; named so, SQLite sees that a driver whose index
+     * yields rids in order (one value, no DISTINCT) needs no sorting. */
+    fhir_sql_add(out, driven ? "d.rid" : "r.rid");
+    fhir_sql_add(out, back ? " DESC LIMIT " : " LIMIT ");
     fhir_sql_int(out, (int64_t)p->count + 1);
 }
 
@@ -2076,7 +2101,7 @@ void
 search_plan_count_sql(const search_plan *p, fhir_sql *out)
 {
     fhir_sql_add(out, "SELECT count(*)");
-    sql_from_where(out, p, 0);
+    (void)sql_from_where(out, p, 0);
 }
 
 int
