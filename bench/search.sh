@@ -22,13 +22,14 @@
 # Then, on the same server, 64 keep-alive connections for
 # BENCH_RSS_SECONDS (default 5) take every path of the file and reads of
 # Tasks in turn: the server's peak RSS (VmHWM, over the whole run) is
-# reported with 64 connections open. With SEARCH_SQL (bench/search_sql),
-# once the server is stopped, each query's best-order SQL is timed on the
-# same database file for the same BENCH_SEARCH_SECONDS; with LIMIT_HTTP
-# (bench/limit_http), the HTTP floor is measured on the same file too:
-# CivetWeb with the server's options returning a fixed 1.5 KB body over
-# one keep-alive connection, for BENCH_SEARCH_SECONDS; then, per query, a
-# fixed body as large as the query's mean answer (loadgen's bytes=).
+# reported with 64 connections open. Right after each query's 1-client
+# run, with the server idle, its limits are measured for the same
+# BENCH_SEARCH_SECONDS: with SEARCH_SQL (bench/search_sql) its best-order
+# SQL on the same database file, in-process; with LIMIT_HTTP
+# (bench/limit_http, started beside the server) the HTTP floor, CivetWeb
+# with the server's options returning a fixed body over one keep-alive
+# connection as large as the query's mean answer (loadgen's bytes=); the
+# floor for 1.5 KB is measured once before the queries.
 #
 # The limit of a search (bench/summary.sh) is its best-order SQL p99 plus
 # the p99 of the floor of its answer's size, both from this run: an answer
@@ -79,7 +80,14 @@ stop_server() {
   wait "$pid" 2>/dev/null || true
   pid=
 }
-cleanup() { stop_server; rm -rf "$dir"; }
+fpid= # the HTTP floor's (bench/limit_http)
+stop_floor() {
+  [ -n "$fpid" ] || return 0
+  kill "$fpid" 2>/dev/null || true
+  wait "$fpid" 2>/dev/null || true
+  fpid=
+}
+cleanup() { stop_server; stop_floor; rm -rf "$dir"; }
 trap cleanup EXIT
 
 start_server() {
@@ -125,6 +133,43 @@ fits() {
 # failed. A request over BENCH_TIMEOUT s is a timeout, and the server is
 # restarted so the abandoned query does not slow the next ones; an HTTP
 # error (a 400 for what the server does not support) needs no restart.
+# The limits are measured beside the server (idle meanwhile) and each
+# query's right after its own 1-client run, so a limit and the figure it
+# judges come from the same minute on this shared machine: the HTTP floor
+# (bench/limit_http, CivetWeb with the server's options returning a fixed
+# body, 1 client) for 1.5 KB once, then per query for a body the size of
+# its mean answer (moving the answer's bytes is part of the floor: a
+# 1,000-Task tree is 1.4 MB), and the query's best-order SQL.
+fport=
+if [ -n "$limit_http" ]; then
+  "$limit_http" --db "$db" 2>"$dir/floor.log" &
+  fpid=$!
+  fport=$(server_port "$dir/floor.log" "$fpid")
+fi
+if [ -n "$fport" ]; then
+  printf 'floor\tfixed-1.5k\n' >"$dir/floor.urls"
+  emit search_floor "$("$loadgen" --url "http://127.0.0.1:$fport/fhir" \
+    --mode urls --file "$dir/floor.urls" --conns 1 --seconds "$secs" \
+    --warmup "$warmup" 2>>"$dir/loadgen.err" || true)"
+fi
+# limits_of LABEL LINE: the limits of the query of $dir/group.urls, whose
+# 1-client loadgen line is LINE.
+limits_of() {
+  local b
+  if [ -n "$search_sql" ]; then
+    "$search_sql" --db "$db" --urls "$dir/group.urls" --seconds "$secs" \
+      --warmup "$warmup" 2>>"$dir/loadgen.err" |
+      while IFS= read -r line; do emit sql "$line"; done || true
+  fi
+  b=$(field "$2" bytes)
+  if [ -n "$fport" ] && [ -n "$b" ] && [ "$b" -ge 64 ] 2>/dev/null; then
+    printf '%s\tfixed/%s\n' "$1" "$b" >"$dir/sized.urls"
+    emit search_floor_sized "$("$loadgen" --url "http://127.0.0.1:$fport/fhir" \
+      --mode urls --file "$dir/sized.urls" --conns 1 --seconds "$secs" \
+      --warmup "$warmup" 2>>"$dir/loadgen.err" || true)"
+  fi
+}
+
 start_server
 : >"$dir/rows"
 : >"$dir/notes"
@@ -138,6 +183,7 @@ while IFS= read -r label; do
     [ -n "$out" ] || out="requests=0 errors=1 timeouts=0 bad_status=0 label=$label"
     echo "clients=$c $out" >>"$dir/rows"
     emit search "clients=$c $out"
+    [ "$c" = 1 ] && limits_of "$label" "$out"
     if [ "$(field "$out" errors)" != 0 ]; then
       bad=$(field "$out" bad_status)
       if [ "$(field "$out" timeouts)" = 0 ] && [ "${bad:-0}" != 0 ]; then
@@ -175,43 +221,9 @@ mixed=$("$loadgen" --url "$url" --mode urls --file "$dir/mixed.urls" \
   2>>"$dir/loadgen.err" || true)
 emit search_mixed "$mixed"
 stop_server
+stop_floor
 emit search_rss "rss_kb=$rss_kb conns=$conns64 tasks=$(field "$genline" tasks)"
 emit search_gen "$genline"
-if [ -n "$limit_http" ]; then
-  # The HTTP floor: the round trip under every search, 1 client.
-  # (not stop_server: its RSS is not the server's)
-  "$limit_http" --db "$db" 2>"$dir/floor.log" &
-  fpid=$!
-  port=$(server_port "$dir/floor.log" "$fpid")
-  if [ -n "$port" ]; then
-    printf 'floor\tfixed-1.5k\n' >"$dir/floor.urls"
-    emit search_floor "$("$loadgen" --url "http://127.0.0.1:$port/fhir" \
-      --mode urls --file "$dir/floor.urls" --conns 1 --seconds "$secs" \
-      --warmup "$warmup" 2>>"$dir/loadgen.err" || true)"
-    # And per query, a fixed body as large as its mean answer: moving
-    # the answer's bytes is part of the floor (a 1,000-Task tree is 1.4 MB).
-    : >"$dir/sized.urls"
-    grep '^clients=1 ' "$dir/rows" | while IFS= read -r line; do
-      b=$(field "$line" bytes)
-      [ -n "$b" ] && [ "$b" -ge 64 ] 2>/dev/null || continue
-      printf '%s\tfixed/%s\n' "$(field "$line" label)" "$b" >>"$dir/sized.urls"
-    done
-    if [ -s "$dir/sized.urls" ]; then
-      "$loadgen" --url "http://127.0.0.1:$port/fhir" --mode urls \
-        --file "$dir/sized.urls" --conns 1 --seconds "$secs" \
-        --warmup "$warmup" 2>>"$dir/loadgen.err" |
-        while IFS= read -r line; do emit search_floor_sized "$line"; done || true
-    fi
-  fi
-  kill "$fpid" 2>/dev/null || true
-  wait "$fpid" 2>/dev/null || true
-fi
-if [ -n "$search_sql" ]; then
-  "$search_sql" --db "$db" --urls "$cache/$key.urls" --seconds "$secs" \
-    --warmup "$warmup" >"$dir/sql" || true
-  while IFS= read -r line; do emit sql "$line"; done <"$dir/sql"
-fi
-
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
 {
   echo "# fhir-server search bench $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(field "$genline" tasks) Tasks (seed $seed), ${secs}s per query and client count after ${warmup}s warm-up; $(grep -vc '^#' "$cache/$key.urls") paths, X = ids drawn from the data, ROOT = roots of $(field "$genline" trees) trees of 1000 Tasks"
