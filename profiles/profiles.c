@@ -1292,6 +1292,26 @@ prof_binding_order(const prof_registry *reg, const char *path,
     return 0;
 }
 
+const char *
+prof_element_type(const prof_registry *reg, const char *path)
+{
+    const char *dot = strchr(path, '.');
+    char type[64];
+    if (dot == NULL || (size_t)(dot - path) >= sizeof(type)) {
+        return NULL;
+    }
+    memcpy(type, path, (size_t)(dot - path));
+    type[dot - path] = '\0';
+    const prof_sd *sd = sd_find(reg, type);
+    for (size_t i = 0; sd != NULL && i < sd->nelems; i++) {
+        const prof_elem *e = &sd->elems[i];
+        if (strcmp(e->path, path) == 0) {
+            return e->ntypes == 1 ? e->types[0].code : NULL;
+        }
+    }
+    return NULL;
+}
+
 /* Keeps member m of a resource for the subset asked? */
 static int
 subset_keeps(const prof_elem *root, const char *m, prof_subset_mode mode,

@@ -57,6 +57,11 @@ int prof_valueset_contains(const prof_registry *reg, const char *url,
 size_t prof_binding_order(const prof_registry *reg, const char *path,
                           const char *const **out);
 
+/* The one type of element `path` ("Task.identifier" -> "Identifier"), or
+ * NULL when the element is unknown or has several (a choice). Borrowed
+ * from the registry. */
+const char *prof_element_type(const prof_registry *reg, const char *path);
+
 typedef enum prof_subset_mode {
     PROF_SUBSET_SUMMARY, /* _summary=true: elements marked isSummary */
     PROF_SUBSET_TEXT,    /* _summary=text: text and mandatory elements */

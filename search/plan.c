@@ -1791,9 +1791,9 @@ search_plan_estimate_sql(const search_plan *p, size_t i, fhir_sql *out)
     if (!drivable(c)) {
         return 0;
     }
-    int counted =
-        c->mod == SEARCH_MOD_NONE && (c->param->type == SEARCH_TYPE_TOKEN ||
-                                      c->param->type == SEARCH_TYPE_REFERENCE);
+    int counted = c->mod == SEARCH_MOD_NONE && !c->param->uncounted &&
+                  (c->param->type == SEARCH_TYPE_TOKEN ||
+                   c->param->type == SEARCH_TYPE_REFERENCE);
     if (counted && c->param->type == SEARCH_TYPE_TOKEN) {
         fhir_sql_add(out, "SELECT 0");
         for (size_t k = 0; k < c->nvals; k++) {
@@ -2139,10 +2139,12 @@ search_plan_count_known(const search_plan *p, int64_t *n)
     const search_value *v = &c->vals[0];
     int exact = c->param->type == SEARCH_TYPE_REFERENCE;
     if (c->param->type == SEARCH_TYPE_TOKEN && v->code != NULL) {
-        /* system|code is one row per resource. A code alone is counted
-         * exactly (sql_token_estimate) unless the probe reached its
-         * bound; a sum that happens to equal the bound is counted. */
-        exact = v->sys != NULL || c->estimate != ESTIMATE_PROBE + 1;
+        /* system|code is one row per resource, counted exactly. A code
+         * alone, or the value of a parameter whose values are not
+         * counted, is probed: exact unless the probe reached its bound
+         * (a sum that happens to equal the bound is counted). */
+        exact = (v->sys != NULL && !c->param->uncounted) ||
+                c->estimate != ESTIMATE_PROBE + 1;
     }
     if (exact) {
         *n = c->estimate;

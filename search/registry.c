@@ -371,6 +371,20 @@ search_param_set_num(search_registry *reg, size_t i, int num)
     }
 }
 
+void
+search_param_set_uncounted(search_registry *reg, size_t i)
+{
+    if (i < reg->nparams) {
+        reg->params[i].uncounted = 1;
+    }
+}
+
+int
+search_param_uncounted(const search_param *p)
+{
+    return p->uncounted;
+}
+
 int
 search_param_num(const search_param *p)
 {

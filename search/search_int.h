@@ -33,6 +33,8 @@ struct search_param {
     const char **targets; /* reference target types */
     size_t ntargets;
     int num;       /* store's number, set at start-up */
+    int uncounted; /* 1: no counts kept of its values (estimated by a
+                      bounded probe of the index rows instead) */
     int self_type; /* served type whose resources also get a row naming
                       themselves (the compartment's owner), or -1 */
     const char *const *order; /* token codes in rank order, for _sort */

@@ -145,6 +145,54 @@ rank_order(srv_server *s, size_t i, const search_param *p)
     }
 }
 
+/* 1 when token parameter p's values are identifiers or telecoms: every
+ * path of its expression ("A.x | B.y.where(...)") whose element the
+ * definitions know is of type Identifier or ContactPoint, and one is.
+ * Such values are nearly one per resource; no counts are kept of them. */
+static int
+values_unique_kind(const srv_server *s, const search_param *p)
+{
+    const char *e = search_param_expression(p);
+    int known = 0;
+    if (s->prof == NULL || search_param_type(p) != SEARCH_TYPE_TOKEN ||
+        e == NULL) {
+        return 0;
+    }
+    while (*e != '\0') {
+        char path[128];
+        size_t n = strcspn(e, "|");
+        while (n > 0 && isspace((unsigned char)e[n - 1])) {
+            n--;
+        }
+        const char *where = strstr(e, ".where(");
+        if (where != NULL && (size_t)(where - e) < n) {
+            n = (size_t)(where - e); /* a filter keeps the type */
+        }
+        if (n >= sizeof(path)) {
+            return 0;
+        }
+        memcpy(path, e, n);
+        path[n] = '\0';
+        if (!simple_path(path)) {
+            return 0;
+        }
+        const char *t = prof_element_type(s->prof, path);
+        if (t != NULL) {
+            if (strcmp(t, "Identifier") != 0 &&
+                strcmp(t, "ContactPoint") != 0) {
+                return 0;
+            }
+            known = 1;
+        }
+        e += strcspn(e, "|");
+        e += *e == '|';
+        while (isspace((unsigned char)*e)) {
+            e++;
+        }
+    }
+    return known;
+}
+
 int
 srv__search_setup(srv_server *s, const char *defs, int force, fhir_err *err)
 {
@@ -176,7 +224,14 @@ srv__search_setup(srv_server *s, const char *defs, int force, fhir_err *err)
         }
         search_param_set_num(s->search, i, num);
         rank_order(s, i, p);
-        snprintf(nbuf, sizeof(nbuf), "%d:%d", num, (int)search_param_type(p));
+        /* In the signature: a database counted otherwise is reindexed. */
+        int uncounted = values_unique_kind(s, p);
+        if (uncounted) {
+            search_param_set_uncounted(s->search, i);
+            store_param_uncounted(s->env, num);
+        }
+        snprintf(nbuf, sizeof(nbuf), "%d:%d%s", num, (int)search_param_type(p),
+                 uncounted ? "u" : "");
         h = fnv(fnv(fnv(h, search_param_key(p)), nbuf),
                 search_param_expression(p));
     }

@@ -168,8 +168,24 @@ insert_row(store_env *env, int64_t rid, const fhir_row *r, int64_t sys,
     return store__step(&env->w, st, "index", err);
 }
 
+void
+store_param_uncounted(store_env *env, int num)
+{
+    if (num >= 0 && num < STORE_MAX_PARAMS) {
+        env->uncounted[num / 64] |= 1ull << (num % 64);
+    }
+}
+
+static int
+counted(const store_env *env, store__cnt kind, int param)
+{
+    return kind != STORE_CNT_TOKEN || param < 0 || param >= STORE_MAX_PARAMS ||
+           !(env->uncounted[param / 64] >> (param % 64) & 1);
+}
+
 /* Adds +1 / -1 for keys only in `now` / only in `before` to the pending
- * counts of `kind` of type code `tcode`. */
+ * counts of `kind` of type code `tcode` (token values of uncounted
+ * parameters left out). */
 static void
 count_diff(store_env *env, store__cnt kind, int tcode, struct keys *before,
            struct keys *now)
@@ -194,6 +210,9 @@ count_diff(store_env *env, store__cnt kind, int tcode, struct keys *before,
             continue;
         }
         k = d < 0 ? &before->v[i++] : &now->v[j++];
+        if (!counted(env, kind, k->param)) {
+            continue;
+        }
         store__count_add(env, kind, tcode, k->param,
                          kind == STORE_CNT_TOKEN ? k->sys : 0,
                          kind == STORE_CNT_PARAM ? NULL : k->code, d);

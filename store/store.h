@@ -216,6 +216,14 @@ int store_tx_delete(store_del_result *out, store_tx *tx, int type,
 int store_param_num(int *out, store_env *env, const char *key,
                     fhir_err *err) FHIR_MUST_CHECK;
 
+/* Keeps no counts of the token values of parameter `num` (identifiers,
+ * telecoms: nearly one value per resource, so a count per value doubles
+ * their index writes and a bounded probe of the index estimates as well).
+ * Call at start-up, before any write; numbers past STORE_MAX_PARAMS are
+ * counted. */
+#define STORE_MAX_PARAMS 1024
+void store_param_uncounted(store_env *env, int num);
+
 /* A small persistent setting (e.g. the signature of the index
  * definitions); *out is malloc'd, NULL when unset. */
 int store_setting_get(char **out, store_env *env, const char *key,

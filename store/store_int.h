@@ -152,6 +152,9 @@ struct store_env {
     int pool_open;     /* opened, idle or lent */
     int type_code[16]; /* served type index -> rtype.code */
     int ntypes;
+    /* parameter numbers whose token values are not counted
+     * (store_param_uncounted), a bit each */
+    uint64_t uncounted[STORE_MAX_PARAMS / 64];
 };
 
 struct store_db {

@@ -383,6 +383,38 @@ process_load__example_clinic_once(void **state)
         fail_msg("--reindex said: %s", log);
     }
     free(log);
+    /* Identifier and telecom values are indexed but not counted (their
+     * parameters' elements are Identifier and ContactPoint in the
+     * definitions); a status is counted. */
+    sqlite3 *sdb = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(db, &sdb), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(sdb,
+                           "SELECT (SELECT count(*) FROM idx_token t WHERE "
+                           "t.param = p.num), (SELECT count(*) FROM cnt_token "
+                           "c WHERE c.param = p.num) FROM sparam p "
+                           "WHERE p.key = ?1",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    static const struct {
+        const char *key;
+        int counted;
+    } params[] = {{"Patient-identifier", 0},
+                  {"individual-telecom", 0},
+                  {"Task-status", 1}};
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+        sqlite3_bind_text(st, 1, params[i].key, -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        if (sqlite3_column_int(st, 0) == 0 ||
+            (sqlite3_column_int(st, 1) > 0) != params[i].counted) {
+            fail_msg("%s: %d index rows, %d count rows", params[i].key,
+                     sqlite3_column_int(st, 0), sqlite3_column_int(st, 1));
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(sdb);
     free(db);
 }
 

@@ -842,6 +842,13 @@ search_token__of_type(void **state)
     SET("Patient", "identifier=" MRN "|MRN-2", "pt2");
     SET("Patient", "identifier=MRN-1", "pt1");
     ERR("Task", "identifier:of-type=" V2 "|FILL", 400, NULL);
+    /* Identifiers keep no counts (server/index.c): totals come from
+     * probing the index rows, still exact. */
+    TOTAL("Task", "identifier=" TID "|T-001&_summary=count", 1);
+    TOTAL("Task", "identifier=" TID "|T-001", 1);
+    TOTAL("Task", "identifier=" TID "|&_summary=count", 4);
+    TOTAL("Task", "identifier=" TID "|T-404&_summary=count", 0);
+    TOTAL("Patient", "identifier=" MRN "|MRN-2&_total=accurate", 1);
     DONE();
 }
 

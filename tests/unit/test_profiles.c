@@ -253,6 +253,22 @@ prof_registry_load__has_the_served_types(void **state)
     }
 }
 
+/* An element's one type, from the snapshot. */
+static void
+prof_element_type__from_the_snapshot(void **state)
+{
+    const prof_registry *reg = *state;
+    assert_string_equal(prof_element_type(reg, "Task.identifier"),
+                        "Identifier");
+    assert_string_equal(prof_element_type(reg, "Patient.telecom"),
+                        "ContactPoint");
+    assert_string_equal(prof_element_type(reg, "Task.status"), "code");
+    assert_null(prof_element_type(reg, "Task.input.value[x]")); /* choice */
+    assert_null(prof_element_type(reg, "Task.nothing"));
+    assert_null(prof_element_type(reg, "Nothing.identifier"));
+    assert_null(prof_element_type(reg, "Task"));
+}
+
 static void
 prof_valueset_contains__codes_and_systems(void **state)
 {
@@ -877,6 +893,7 @@ main(void)
         cmocka_unit_test(prof_registry_load__missing_dir),
         cmocka_unit_test(prof_registry_load__broken_json),
         cmocka_unit_test(prof_registry_load__has_the_served_types),
+        cmocka_unit_test(prof_element_type__from_the_snapshot),
         cmocka_unit_test(prof_valueset_contains__codes_and_systems),
         cmocka_unit_test(prof_valueset_contains__nested_and_included),
         cmocka_unit_test(prof_valueset_contains__external_system_is_unknown),

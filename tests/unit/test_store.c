@@ -1485,6 +1485,35 @@ member_put(store_tx *tx, int type, const char *id, const char *sys,
     return rc;
 }
 
+/* A parameter whose token values are not counted: its index rows are
+ * written and searched as ever, its cnt_token rows never; the count of
+ * resources having it is kept. */
+static void
+counts__uncounted_param_keeps_rows_only(void **state)
+{
+    struct fixture *f = *state;
+    store_tx *tx = NULL;
+    fhir_err err = FHIR_ERR_INIT;
+
+    store_param_uncounted(f->env, 7);
+    store_param_uncounted(f->env, -1);     /* ignored */
+    store_param_uncounted(f->env, 100000); /* ignored */
+    assert_int_equal(store_tx_begin(&tx, f->env, &err), 0);
+    assert_int_equal(member_put(tx, f->task, "u1", "http://sys/u", &err), 0);
+    assert_int_equal(member_put(tx, f->task, "u2", "http://sys/u", &err), 0);
+    assert_int_equal(store_tx_commit(tx, &err), 0);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM idx_token "
+                                     "WHERE param = 7"),
+                     2);
+    assert_int_equal(db_int(f->path, "SELECT count(*) FROM cnt_token "
+                                     "WHERE param = 7"),
+                     0);
+    assert_int_equal(db_int(f->path, "SELECT sum(n) FROM cnt_param "
+                                     "WHERE param = 7"),
+                     2);
+    assert_int_equal(db_int(f->path, "SELECT sum(n) FROM cnt_type"), 2);
+}
+
 static void *
 member_main(void *p)
 {
@@ -1806,6 +1835,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(counts__uncounted_param_keeps_rows_only),
         T(store_env__open_creates_schema),
         T(store_env__reopen_keeps_data),
         T(store_env__open_directory_is_no_store),
