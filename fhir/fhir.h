@@ -117,6 +117,9 @@ void fhir_arena_free(fhir_arena *a);
 void *fhir_arena_alloc(fhir_arena *a, size_t n);
 char *fhir_arena_strdup(fhir_arena *a, const char *s);
 char *fhir_arena_strndup(fhir_arena *a, const char *s, size_t n);
+/* Drops a UTF-8 sequence cut short at the end of s (a message truncated
+ * to a fixed buffer mid-character would not be valid JSON text). */
+void fhir_utf8_cut(char *s);
 char *fhir_arena_printf(fhir_arena *a, const char *fmt, ...) FHIR_PRINTF(2, 3);
 /* "x/y" (a reference "Type/id", a URL below a base), without printf. */
 char *fhir_arena_path(fhir_arena *a, const char *x, const char *y);

@@ -105,6 +105,7 @@ fail(struct parser *ps, fhir_issue issue, const unsigned char *at,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    fhir_utf8_cut(msg);
     return fhir_err_set(ps->err, issue,
                         "Invalid JSON at line %zu, column %zu: %s", line, col,
                         msg);

@@ -44,6 +44,7 @@ op_fail(fhir_err *err, fhir_issue issue, size_t i, const char *op,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    fhir_utf8_cut(msg);
     if (op == NULL) {
         return fhir_err_set(err, issue, "operation %zu: %s", i, msg);
     }

@@ -910,6 +910,7 @@ report(walker *w, fhir_issue issue, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(diag, sizeof(diag), fmt, ap);
     va_end(ap);
+    fhir_utf8_cut(diag);
     fhir_err_set_at(w->err, issue, expr, "%s", diag);
     if (w->want_oo && w->oo == NULL) {
         w->oo = fhir_oo_new("error", issue, diag, expr);

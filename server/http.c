@@ -509,6 +509,7 @@ srv__reply_issue(srv_req *r, int status, fhir_issue issue, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(diag, sizeof(diag), fmt, ap);
     va_end(ap);
+    fhir_utf8_cut(diag);
     srv__reply_json(r, status, fhir_oo_new("error", issue, diag, NULL), NULL);
 }
 

@@ -384,6 +384,28 @@ fhir_arena__grow_keeps_items(void **state)
     fhir_arena_free(a);
 }
 
+/* fhir_utf8_cut drops only a sequence cut short at the end. */
+static void
+fhir_utf8__cut_drops_a_partial_sequence(void **state)
+{
+    (void)state;
+    char a[] = "ok \xE2\x80"; /* U+2019 without its last byte */
+    char b[] = "ok \xE2\x80\x99";
+    char c[] = "\xC3";
+    char d[] = "plain";
+    char e[] = "\xF0\x9F\x98";
+    fhir_utf8_cut(a);
+    fhir_utf8_cut(b);
+    fhir_utf8_cut(c);
+    fhir_utf8_cut(d);
+    fhir_utf8_cut(e);
+    assert_string_equal(a, "ok ");
+    assert_string_equal(b, "ok \xE2\x80\x99");
+    assert_string_equal(c, "");
+    assert_string_equal(d, "plain");
+    assert_string_equal(e, "");
+}
+
 /* fhir_arena_path joins with one slash, empty parts included. */
 static void
 fhir_arena__path_joins_with_a_slash(void **state)
@@ -1392,6 +1414,7 @@ main(void)
         cmocka_unit_test(fhir_arena__large_block_keeps_chunk_usable),
         cmocka_unit_test(fhir_arena__grow_keeps_items),
         cmocka_unit_test(fhir_arena__path_joins_with_a_slash),
+        cmocka_unit_test(fhir_utf8__cut_drops_a_partial_sequence),
         cmocka_unit_test(fhir_arena__zero_size_allocations_are_distinct),
         cmocka_unit_test(fhir_arena__strdup_and_strndup_copy),
         cmocka_unit_test(fhir_arena__printf_formats),
