@@ -110,22 +110,3 @@ fhir_err_clear(fhir_err *err)
 {
     memset(err, 0, sizeof(*err));
 }
-
-void
-fhir_utf8_cut(char *s)
-{
-    size_t i = strlen(s), back = 0;
-    /* Step back over continuation bytes to the last lead byte. */
-    while (i > 0 && back < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
-        i--;
-        back++;
-    }
-    if (i == 0) {
-        return;
-    }
-    unsigned char lead = (unsigned char)s[i - 1];
-    size_t need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
-    if (lead >= 0x80 && back < need) {
-        s[i - 1] = '\0'; /* a sequence cut short: drop it */
-    }
-}

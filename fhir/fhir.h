@@ -117,9 +117,6 @@ void fhir_arena_free(fhir_arena *a);
 void *fhir_arena_alloc(fhir_arena *a, size_t n);
 char *fhir_arena_strdup(fhir_arena *a, const char *s);
 char *fhir_arena_strndup(fhir_arena *a, const char *s, size_t n);
-/* Drops a UTF-8 sequence cut short at the end of s (a message truncated
- * to a fixed buffer mid-character would not be valid JSON text). */
-void fhir_utf8_cut(char *s);
 char *fhir_arena_printf(fhir_arena *a, const char *fmt, ...) FHIR_PRINTF(2, 3);
 /* "x/y" (a reference "Type/id", a URL below a base), without printf. */
 char *fhir_arena_path(fhir_arena *a, const char *x, const char *y);
@@ -251,6 +248,9 @@ int fhir_date_parse(fhir_date_range *out, const char *s,
  * handled here). Reads byte by byte and stops at the first bad one, so a
  * NUL-terminated string may pass SIZE_MAX. */
 size_t fhir_utf8_len(const unsigned char *p, size_t avail);
+/* Drops a UTF-8 character cut short at the end of s (a message truncated
+ * to a fixed buffer mid-character would not be valid JSON text). */
+void fhir_utf8_cut(char *s);
 
 /* Appends `s` normalised for string search (R4 search.html#string):
  * Latin-1 and Latin Extended-A letters folded to lower-case ASCII ("Müller"

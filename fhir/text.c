@@ -179,6 +179,21 @@ fhir_utf8_len(const unsigned char *p, size_t avail)
 }
 
 void
+fhir_utf8_cut(char *s)
+{
+    size_t n = strlen(s), i = n;
+    /* Back over continuation bytes to the last lead byte: the character
+     * there is cut short when the reader's own check refuses it. */
+    while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
+        i--;
+    }
+    if (i > 0 && (unsigned char)s[i - 1] >= 0xC0 &&
+        fhir_utf8_len((const unsigned char *)s + i - 1, n - i + 1) == 0) {
+        s[i - 1] = '\0';
+    }
+}
+
+void
 fhir_str_normalize(fhir_buf *out, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;

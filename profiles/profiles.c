@@ -1265,36 +1265,9 @@ prof_validate(cJSON **out_oo, const prof_registry *reg, const cJSON *res,
     return w.nissues > 0 ? -1 : 0;
 }
 
-size_t
-prof_binding_order(const prof_registry *reg, const char *path,
-                   const char *const **out)
-{
-    const char *dot = strchr(path, '.');
-    *out = NULL;
-    if (dot == NULL) {
-        return 0;
-    }
-    char type[64];
-    size_t tl = (size_t)(dot - path);
-    if (tl >= sizeof(type)) {
-        return 0;
-    }
-    memcpy(type, path, tl);
-    type[tl] = '\0';
-    const prof_sd *sd = sd_find(reg, type);
-    for (size_t i = 0; sd != NULL && i < sd->nelems; i++) {
-        const prof_elem *e = &sd->elems[i];
-        if (strcmp(e->path, path) == 0 && e->binding != NULL &&
-            e->binding->complete) {
-            *out = e->binding->order;
-            return e->binding->norder;
-        }
-    }
-    return 0;
-}
-
-const char *
-prof_element_type(const prof_registry *reg, const char *path)
+/* The element of snapshot path `path` ("Task.priority"), or NULL. */
+static const prof_elem *
+elem_at(const prof_registry *reg, const char *path)
 {
     const char *dot = strchr(path, '.');
     char type[64];
@@ -1305,12 +1278,31 @@ prof_element_type(const prof_registry *reg, const char *path)
     type[dot - path] = '\0';
     const prof_sd *sd = sd_find(reg, type);
     for (size_t i = 0; sd != NULL && i < sd->nelems; i++) {
-        const prof_elem *e = &sd->elems[i];
-        if (strcmp(e->path, path) == 0) {
-            return e->ntypes == 1 ? e->types[0].code : NULL;
+        if (strcmp(sd->elems[i].path, path) == 0) {
+            return &sd->elems[i];
         }
     }
     return NULL;
+}
+
+size_t
+prof_binding_order(const prof_registry *reg, const char *path,
+                   const char *const **out)
+{
+    const prof_elem *e = elem_at(reg, path);
+    *out = NULL;
+    if (e == NULL || e->binding == NULL || !e->binding->complete) {
+        return 0;
+    }
+    *out = e->binding->order;
+    return e->binding->norder;
+}
+
+const char *
+prof_element_type(const prof_registry *reg, const char *path)
+{
+    const prof_elem *e = elem_at(reg, path);
+    return e != NULL && e->ntypes == 1 ? e->types[0].code : NULL;
 }
 
 /* Keeps member m of a resource for the subset asked? */

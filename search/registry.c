@@ -380,12 +380,6 @@ search_param_set_uncounted(search_registry *reg, size_t i)
 }
 
 int
-search_param_uncounted(const search_param *p)
-{
-    return p->uncounted;
-}
-
-int
 search_param_num(const search_param *p)
 {
     return p->num;

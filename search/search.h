@@ -95,7 +95,6 @@ int search_param_num(const search_param *p);
  * (store_param_uncounted): the planner then probes its index rows for an
  * estimate. Set at start-up (not thread-safe). */
 void search_param_set_uncounted(search_registry *reg, size_t i);
-int search_param_uncounted(const search_param *p);
 /* Gives token parameter i a rank order for _sort (e.g. the order of its
  * required value set: routine < urgent < asap < stat); codes borrowed,
  * they must outlive the registry. Set at start-up. */
